@@ -1,0 +1,26 @@
+"""Parallel adapter (He et al. 2022): block(x) + s U f(D x), beside attention and/or the FFN."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from autopeft.methods.anatomy.dims import BackboneDims
+from autopeft.methods.serial_adapter.spec import Activation
+from autopeft.methods.spec import MethodGlobals, MethodSpec
+
+
+class ParallelAdapterGlobals(MethodGlobals):
+    activation: Activation = "relu"
+    scale: float = Field(default=4.0, gt=0, description="s; He et al. use 4 on the FFN")
+
+
+class ParallelAdapterSpec(MethodSpec):
+    name = "parallel_adapter"
+    title = "parallel adapter"
+    slots = ("attn", "ffn")
+    default_lr = 1e-3
+    Globals = ParallelAdapterGlobals
+
+    def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: ParallelAdapterGlobals) -> int:
+        h = dims.hidden
+        return sum(2 * h * r + r + h for r in options.values())

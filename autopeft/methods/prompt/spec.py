@@ -1,0 +1,35 @@
+"""Prompt tokens (Lester 2021; VPT; P-tuning v2): learned tokens inserted into the sequence.
+
+A layer with `insert` gets fresh tokens at its input (replacing the previous layer's prompt
+outputs); layer 0 alone is shallow prompting, every layer is VPT-deep."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from autopeft.methods.anatomy.dims import BackboneDims
+from autopeft.methods.spec import MethodGlobals, MethodSpec
+
+
+class PromptGlobals(MethodGlobals):
+    length: int = Field(default=10, ge=1, description="tokens per prompted layer")
+    position: Literal["after_cls", "before_cls"] = Field(
+        default="after_cls", description="after [CLS] as in VPT; before it as in peft (needed for a peft export)"
+    )
+
+
+class PromptSpec(MethodSpec):
+    name = "prompt"
+    title = "prompt tokens"
+    slots = ("insert",)
+    flag = True
+    # Inserting tokens shifts rotary positions in decoders: encoders and ViT only for now.
+    kinds = frozenset({"encoder", "vision"})
+    default_lr = 3e-2
+    identity_at_init = False
+    Globals = PromptGlobals
+
+    def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: PromptGlobals) -> int:
+        return glob.length * dims.hidden if options.get("insert") else 0

@@ -1,0 +1,31 @@
+"""Serial bottleneck adapter (Houlsby 2019; Pfeiffer = after the FFN only): x + U f(D x)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from autopeft.methods.anatomy.dims import BackboneDims
+from autopeft.methods.spec import MethodGlobals, MethodSpec
+
+Activation = Literal["relu", "gelu", "tanh", "silu"]
+
+
+class SerialAdapterGlobals(MethodGlobals):
+    activation: Activation = "relu"
+    residual: bool = Field(default=True, description="add the input back (identity at init)")
+    gate: bool = Field(default=False, description="UniPELT's learned gate per adapter")
+
+
+class SerialAdapterSpec(MethodSpec):
+    name = "serial_adapter"
+    title = "serial adapter"
+    slots = ("attn", "ffn")  # after the attention output projection / after the FFN output
+    default_lr = 1e-3
+    Globals = SerialAdapterGlobals
+
+    def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: SerialAdapterGlobals) -> int:
+        h = dims.hidden
+        gate = (h + 1) if glob.gate else 0
+        return sum(2 * h * r + r + h + gate for r in options.values())

@@ -1,0 +1,33 @@
+"""The `--budget` value: `0.5%`, `0.005` (a fraction), or a count (`113566`, `120k`, `1.2M`)."""
+
+from __future__ import annotations
+
+import re
+
+from autopeft.errors import UserError
+
+_HINT = "write it as a percentage (0.5%), a fraction below 1 (0.005) or a count (120000, 120k, 1.2M)"
+
+
+def parse_budget(text: str | float | int, backbone_params: int) -> int:
+    """The budget in PEFT parameters, on a backbone of `backbone_params`."""
+    raw = str(text).strip().replace("_", "").replace(",", "")
+    m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(%|[kKmM])?", raw)
+    if not m:
+        raise UserError(f"malformed budget {text!r}: {_HINT}")
+    value, unit = float(m.group(1)), m.group(2)
+    if unit == "%":
+        if not 0 < value <= 100:
+            raise UserError(f"budget {text!r} must be a percentage in (0, 100]")
+        return int(value / 100 * backbone_params)
+    if unit in ("k", "K"):
+        return int(value * 1_000)
+    if unit in ("m", "M"):
+        return int(value * 1_000_000)
+    if value < 1:
+        if value <= 0:
+            raise UserError(f"budget {text!r} must be positive: {_HINT}")
+        return int(value * backbone_params)
+    if value != int(value):
+        raise UserError(f"budget {text!r}: a count must be a whole number; {_HINT}")
+    return int(value)
