@@ -1,0 +1,41 @@
+"""Small torch pieces shared by several methods."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+class Bottleneck(nn.Module):
+    """U f(D x): down-projection, nonlinearity, up-projection; U starts at zero (identity)."""
+
+    def __init__(self, hidden: int, width: int, activation: str):
+        super().__init__()
+        self.down = nn.Linear(hidden, width)
+        self.act = ACTIVATIONS[activation]()
+        self.up = nn.Linear(width, hidden)
+        nn.init.normal_(self.down.weight, std=0.02)
+        nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.act(self.down(x)))
+
+
+class Gate(nn.Module):
+    """UniPELT's learned gate: sigmoid(W x + b), one scalar per token."""
+
+    def __init__(self, d_in: int):
+        super().__init__()
+        self.proj = nn.Linear(d_in, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.proj(x))
+
+
+def first_arg(args: tuple, kwargs: dict, name: str) -> torch.Tensor:
+    """A module's first input, whether passed by position or by keyword."""
+    return args[0] if args else kwargs[name]

@@ -1,0 +1,52 @@
+"""(IA)^3: learned vectors (initialised to ones) scale keys, values and the FFN hidden activations."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autopeft.methods.spec import MethodGlobals
+
+
+class Scale(nn.Module):
+    """A learned vector l, one per channel, starting at 1 (identity)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.l = nn.Parameter(torch.ones(size))
+
+
+def _scale_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output * module.autopeft_ia3.l.to(output.dtype)
+
+
+def _scale_input(module: nn.Module, inputs: tuple) -> tuple:
+    return (inputs[0] * module.autopeft_ia3_ffn.l.to(inputs[0].dtype),) + tuple(inputs[1:])
+
+
+def attach(ctx, options: dict[str, int], glob: MethodGlobals) -> None:
+    """Scale k and v outputs, and the FFN hidden (the input of the FFN output projection)."""
+    for slot in options:
+        if slot in ("k", "v"):
+            linear = ctx.projection(slot)
+            ctx.peft.add_module("ia3", linear, "ia3", Scale(linear.out_features))
+            ctx.peft.add_hook(linear.register_forward_hook(_scale_output))
+        else:
+            linear = ctx.projection("ffn_out")
+            ctx.peft.add_module("ia3", linear, "ia3_ffn", Scale(linear.in_features))
+            ctx.peft.add_hook(linear.register_forward_pre_hook(_scale_input))
+
+
+def merge(linear: nn.Linear) -> None:
+    """Fold a linear's (IA)^3 vector into its weight (rows for k/v, columns for the FFN)."""
+    with torch.no_grad():
+        if hasattr(linear, "autopeft_ia3"):
+            l = linear.autopeft_ia3.l
+            linear.weight.mul_(l[:, None])
+            if linear.bias is not None:
+                linear.bias.mul_(l)
+            l.fill_(1.0)
+        if hasattr(linear, "autopeft_ia3_ffn"):
+            l = linear.autopeft_ia3_ffn.l
+            linear.weight.mul_(l[None, :])
+            l.fill_(1.0)

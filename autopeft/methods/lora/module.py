@@ -1,0 +1,69 @@
+"""LoRA modules and how they attach: a forward hook adds (alpha/r) B A x to a linear's output."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from autopeft.methods.common import Gate
+from autopeft.methods.lora.spec import LoRAGlobals
+
+
+class LoRA(nn.Module):
+    """The low-rank update of one linear: A (kaiming-uniform, as peft) and B (zeros)."""
+
+    def __init__(self, d_in: int, d_out: int, rank: int, scaling: float, dropout: float, gate: bool):
+        super().__init__()
+        self.rank, self.scaling = rank, scaling
+        self.A = nn.Linear(d_in, rank, bias=False)
+        self.B = nn.Linear(rank, d_out, bias=False)
+        nn.init.kaiming_uniform_(self.A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.B.weight)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.gate = Gate(d_in) if gate else None
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        delta = self.B(self.A(self.dropout(x))) * self.scaling
+        return delta * self.gate(x) if self.gate is not None else delta
+
+    def delta_weight(self) -> torch.Tensor:
+        """The dense update (alpha/r) B A, shaped like the base weight."""
+        return (self.B.weight @ self.A.weight) * self.scaling
+
+
+def merge(linear: nn.Linear) -> None:
+    """Fold a linear's LoRA into its weight (not possible with a gate: it depends on the input)."""
+    lora: LoRA = linear.autopeft_lora
+    if lora.gate is not None:
+        raise ValueError("a gated LoRA cannot be merged into the weight")
+    if not lora.merged:
+        with torch.no_grad():
+            linear.weight += lora.delta_weight().to(linear.weight.dtype)
+        lora.merged = True
+
+
+def unmerge(linear: nn.Linear) -> None:
+    """Undo `merge`."""
+    lora: LoRA = linear.autopeft_lora
+    if lora.merged:
+        with torch.no_grad():
+            linear.weight -= lora.delta_weight().to(linear.weight.dtype)
+        lora.merged = False
+
+
+def _hook(linear: nn.Linear, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    lora: LoRA = linear.autopeft_lora
+    return output if lora.merged else output + lora(inputs[0]).to(output.dtype)
+
+
+def attach(ctx, options: dict[str, int], glob: LoRAGlobals) -> None:
+    """Attach one LoRA per chosen projection of a layer."""
+    for slot, rank in options.items():
+        for linear in ctx.projections(slot):
+            lora = LoRA(linear.in_features, linear.out_features, rank, glob.alpha_ratio, glob.dropout, glob.gate)
+            ctx.peft.add_module("lora", linear, "lora", lora)
+            ctx.peft.add_hook(linear.register_forward_hook(_hook))
+            ctx.peft.add_undo(lambda linear=linear: unmerge(linear) if hasattr(linear, "autopeft_lora") else None)
