@@ -15,12 +15,14 @@ _registered = False
 
 
 def _insert_visible(mask: torch.Tensor, at: int, n: int, rows: bool) -> torch.Tensor:
-    """Insert `n` always-visible key columns (and query rows) at position `at` of a 4-D mask."""
+    """Insert `n` always-visible key columns at position `at` of a 4-D mask, and with `rows`
+    as many query rows that see what the first token sees (prompt tokens never see padding)."""
     visible = True if mask.dtype == torch.bool else 0.0
     cols = mask.new_full((*mask.shape[:-1], n), visible)
     mask = torch.cat([mask[..., :at], cols, mask[..., at:]], dim=-1)
     if rows and mask.shape[-2] > 1:
-        new_rows = mask.new_full((*mask.shape[:-2], n, mask.shape[-1]), visible)
+        # the first token ([CLS]) is never padding in an encoder: its row is the padding pattern
+        new_rows = mask[..., :1, :].expand(*mask.shape[:-2], n, mask.shape[-1])
         mask = torch.cat([mask[..., :at, :], new_rows, mask[..., at:, :]], dim=-2)
     return mask
 
