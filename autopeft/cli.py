@@ -4,6 +4,8 @@ so that `autopeft --help` stays instant."""
 from __future__ import annotations
 
 import sys
+from importlib import import_module
+from importlib.util import find_spec
 
 import typer
 
@@ -19,13 +21,10 @@ app = typer.Typer(
 )
 app.add_typer(space_cmd.app, name="space")
 
-# Other command groups register themselves here, one line each.
+# Other command groups register themselves: each module has `register(app)`.
 for _module in ("train", "tasks"):
-    try:
-        _mod = __import__(f"autopeft.commands.{_module}", fromlist=["register"])
-    except ModuleNotFoundError:
-        continue
-    _mod.register(app)
+    if find_spec(f"autopeft.commands.{_module}") is not None:
+        import_module(f"autopeft.commands.{_module}").register(app)
 
 
 def main() -> None:
@@ -40,12 +39,11 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # usage errors from typer's (vendored) click arrive here with standalone_mode=False
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         raise
