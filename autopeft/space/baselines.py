@@ -101,7 +101,8 @@ def baseline(name: str, dims: BackboneDims) -> Candidate:
         try:
             size = int(sized.removeprefix(b.tag))
         except ValueError:
-            raise UserError(f"baseline size {sized!r}: write it as {b.tag}<number>, e.g. {base}@{b.tag}{b.sizes[-1]}") from None
+            example = f"{base}@{b.tag}{b.sizes[-1]}"
+            raise UserError(f"baseline size {sized!r}: write it as {b.tag}<number>, e.g. {example}") from None
     return b.candidate(dims, size)
 
 

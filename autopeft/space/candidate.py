@@ -41,7 +41,9 @@ def _normalise_layers(layers: list[dict[str, dict[str, int]]]) -> list[dict[str,
                         f"unknown slot {slot!r} for {method} in candidate layer {i} (allowed: {', '.join(spec.slots)})"
                     )
                 if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                    raise UserError(f"candidate layer {i}: {method}.{slot} must be a non-negative integer, got {size!r}")
+                    raise UserError(
+                        f"candidate layer {i}: {method}.{slot} must be a non-negative integer, got {size!r}"
+                    )
                 if spec.flag and size > 1:
                     raise UserError(f"candidate layer {i}: {method}.{slot} is on/off (0 or 1), got {size}")
                 if size:

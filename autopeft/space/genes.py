@@ -39,14 +39,14 @@ class Gene:
 
     def smallest(self) -> Any:
         """The choice with the smallest decoded value (off when there is one)."""
-        return min(self.choices, key=lambda c: _sort_key(self.value_of(c)))
+        return min(self.choices, key=lambda c: sort_key(self.value_of(c)))
 
     def largest(self) -> Any:
         """The choice with the largest decoded value."""
-        return max(self.choices, key=lambda c: _sort_key(self.value_of(c)))
+        return max(self.choices, key=lambda c: sort_key(self.value_of(c)))
 
 
-def _sort_key(value: Any) -> float:
+def sort_key(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):

@@ -71,7 +71,7 @@ class MethodBlock(Strict):
             raise ValueError("tie: groups needs `groups` (a list of layer lists, or a group size)")
         if self.tie == "depth":
             if not self.depths and not self.depth_fractions:
-                raise ValueError("tie: depth needs `depths` (how many leading layers, e.g. [3, 6]) or `depth_fractions`")
+                raise ValueError("tie: depth needs `depths` (leading layers, e.g. [3, 6]) or `depth_fractions`")
             if any(d < 0 for d in self.depths or []) or any(not 0 < f <= 1 for f in self.depth_fractions or []):
                 raise ValueError("depths must be >= 0 and depth_fractions in (0, 1]")
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from autopeft.methods.anatomy import BackboneDims
 from autopeft.methods.registry import METHODS
 from autopeft.space.candidate import Candidate
 from autopeft.space.count import ParamCount, count_dims
-from autopeft.space.genes import Gene
+from autopeft.space.genes import Gene, sort_key
 from autopeft.space.schema import HiddenFractions, MethodBlock, SpaceFile
 
 
@@ -34,7 +34,9 @@ def parse_layers(sel: Any, num_layers: int, where: str) -> list[int]:
         idx = list(sel)
     bad = [i for i in idx if not 0 <= i < num_layers]
     if bad or not idx:
-        raise UserError(f"{where}: layer {bad[0] if bad else sel} is out of range; the model has layers 0-{num_layers - 1}")
+        raise UserError(
+            f"{where}: layer {bad[0] if bad else sel} is out of range; the model has layers 0-{num_layers - 1}"
+        )
     return sorted(set(idx))
 
 
@@ -89,7 +91,7 @@ class BoundSpace:
         base = {g.name: (g.largest() if g.kind in ("switch", "depth") else g.smallest()) for g in self.genes}
         for g in self.genes:
             if g.kind == "global":
-                base[g.name] = min(g.choices, key=lambda c: (not isinstance(g.value_of(c), int | float), g.value_of(c)))
+                base[g.name] = min(g.choices, key=lambda c, g=g: sort_key(g.value_of(c)))
         best = None
         for g in self.genes:
             if g.kind not in ("size", "flag"):
@@ -149,7 +151,9 @@ class BoundSpace:
                 return assignment, cand
         return self.repair(assignment, rng, budget)
 
-    def repair(self, assignment: dict[str, Any], rng: random.Random, budget: int | None) -> tuple[dict[str, Any], Candidate]:
+    def repair(
+        self, assignment: dict[str, Any], rng: random.Random, budget: int | None
+    ) -> tuple[dict[str, Any], Candidate]:
         """Shrink an over-budget assignment gene by gene (random order) until it fits."""
         assignment = dict(assignment)
         order = [g for g in self.genes if g.kind in ("size", "flag", "depth") and g.has_off or g.kind == "size"]
@@ -267,9 +271,8 @@ def _size_genes(plan: _MethodPlan, dims: BackboneDims) -> tuple[list[Gene], list
             genes.append(gene)
             bindings.append(_SizeBinding(gene, plan.method, tuple(slots), tuple(group), depth_gene))
     if depth_gene:
-        depths = tuple(
-            sorted(set(block.depths or []) | {max(1, math.ceil(f * len(plan.layers))) for f in block.depth_fractions or []})
-        )
+        fractions = {max(1, math.ceil(f * len(plan.layers))) for f in block.depth_fractions or []}
+        depths = tuple(sorted(set(block.depths or []) | fractions))
         if any(d > len(plan.layers) for d in depths):
             raise UserError(f"methods.{plan.method}: a depth is larger than its {len(plan.layers)} layers")
         genes.append(Gene(depth_gene, "depth", depths, depths))

@@ -59,7 +59,9 @@ def test_backbone_and_head_counts_match_a_build(family):
         "bert": lambda: tf.BertConfig(vocab_size=99, **small),
         "roberta": lambda: tf.RobertaConfig(vocab_size=99, **small),
         "electra": lambda: tf.ElectraConfig(vocab_size=99, embedding_size=16, **small),
-        "distilbert": lambda: tf.DistilBertConfig(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=64, num_labels=3),
+        "distilbert": lambda: tf.DistilBertConfig(
+            vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=64, num_labels=3
+        ),
         "vit": lambda: tf.ViTConfig(image_size=16, patch_size=4, num_channels=1, **small),
         "llama": lambda: tiny_llama_config(num_labels=3),
         "qwen2": lambda: tf.Qwen2Config(vocab_size=99, num_key_value_heads=2, pad_token_id=0, **small),

@@ -92,7 +92,8 @@ def test_user_space_with_groups_and_switch(tmp_path, minilm_config):
     path = _write(
         tmp_path,
         "version: 1\nname: mine\nmethods:\n  lora:\n    layers: [0, 1, 2, 3]\n    tie: groups\n    groups: 2\n"
-        "    sizes: {q: [0, 4], v: [0, 8]}\n  ia3: {tie: all, layers: '4-5', sizes: {k: [0, 1]}}\nswitch: {layers: all}\n",
+        "    sizes: {q: [0, 4], v: [0, 8]}\n"
+        "  ia3: {tie: all, layers: '4-5', sizes: {k: [0, 1]}}\nswitch: {layers: all}\n",
     )
     bound = bind_space(str(path), minilm_config)
     names = [g.name for g in bound.genes]

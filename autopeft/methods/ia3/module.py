@@ -41,12 +41,12 @@ def merge(linear: nn.Linear) -> None:
     """Fold a linear's (IA)^3 vector into its weight (rows for k/v, columns for the FFN)."""
     with torch.no_grad():
         if hasattr(linear, "autopeft_ia3"):
-            l = linear.autopeft_ia3.l
-            linear.weight.mul_(l[:, None])
+            scale = linear.autopeft_ia3.l
+            linear.weight.mul_(scale[:, None])
             if linear.bias is not None:
-                linear.bias.mul_(l)
-            l.fill_(1.0)
+                linear.bias.mul_(scale)
+            scale.fill_(1.0)
         if hasattr(linear, "autopeft_ia3_ffn"):
-            l = linear.autopeft_ia3_ffn.l
-            linear.weight.mul_(l[None, :])
-            l.fill_(1.0)
+            scale = linear.autopeft_ia3_ffn.l
+            linear.weight.mul_(scale[None, :])
+            scale.fill_(1.0)
