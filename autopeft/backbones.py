@@ -114,7 +114,7 @@ def load_task_model(
     from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
 
     path = resolve_model_path(model)
-    if path == model and not hub_reachable():
+    if not Path(path).is_dir() and not hub_reachable():
         raise _hub_unreachable(model)
     transformers.logging.set_verbosity_error()  # "newly initialized head" is expected, not news
     transformers.logging.disable_progress_bar()
@@ -141,7 +141,7 @@ def load_tokenizer(model: str) -> Any:
     from transformers import AutoTokenizer
 
     path = resolve_model_path(model)
-    if path == model and not hub_reachable():
+    if not Path(path).is_dir() and not hub_reachable():
         raise _hub_unreachable(model)
     try:
         return AutoTokenizer.from_pretrained(path)

@@ -1,0 +1,205 @@
+"""`autopeft train CANDIDATE --task T`: train one candidate (a JSON file or a baseline name) over
+seeds, print mean ± std, and write DIR/result.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from autopeft.errors import UserError
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3") from None
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    return seeds
+
+
+def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
+    """(display name, Candidate) from a candidate JSON file or a baseline name."""
+    from autopeft.space.baselines import BASELINES, baseline
+    from autopeft.space.candidate import Candidate
+
+    path = Path(text).expanduser()
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read candidate {path}: {exc}; give a candidate JSON file") from None
+        if isinstance(data, dict) and "candidate" in data and "layers" not in data:
+            data = data["candidate"]  # a row of `space sample` / trials output
+        return path.stem, Candidate.from_json(data)
+    if text.partition("@")[0] in BASELINES:
+        return text, baseline(text, dims)
+    raise UserError(f"candidate {text!r} is neither a file nor a baseline (baselines: {', '.join(BASELINES)})")
+
+
+def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
+    """result.json's content from per-seed results."""
+    import numpy as np
+
+    ok = [r for r in results if r.ok]
+    scores = [r.score if r.ok else None for r in results]
+    values = [s for s in scores if s is not None]
+    first = ok[0] if ok else results[0]
+    return {
+        "status": "ok" if len(ok) == len(results) else "failed",
+        "metric": first.metric,
+        "score": float(np.mean(values)) if values else None,
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "scores": scores,
+        "seeds": seeds,
+        "split": first.split,
+        "fidelity": first.fidelity,
+        "peft_params": first.peft_params,
+        "head_params": first.head_params,
+        "train_params": first.train_params,
+        "steps": max(r.steps for r in results),
+        "wall_s": round(sum(r.wall_s for r in results), 2),
+        "peak_mem_mb": max(r.peak_mem_mb for r in results),
+        "mem_kind": first.mem_kind,
+        "reasons": [r.reason for r in results if not r.ok],
+        "reports": _mean_reports([r.reports for r in ok]),
+        "runs": [r.to_dict() for r in results],
+    }
+
+
+def _mean_reports(reports: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    import numpy as np
+
+    if not reports:
+        return {}
+    return {s: {k: float(np.mean([r[s][k] for r in reports])) for k in reports[0][s]} for s in reports[0]}
+
+
+def train(
+    candidate: Annotated[str, typer.Argument(help="a candidate JSON file or a baseline name (lora-r8, houlsby@rf64, …)")],
+    task: Annotated[str, typer.Option("--task", "-t", help="a task name (see `autopeft tasks`), a CSV/JSON/parquet "
+                                      "file, a dataset directory or a hub dataset id")],
+    model: Annotated[str, typer.Option("--model", "-m", help="minilm, vit-fmnist, a local directory or a hub id")]
+    = "minilm",
+    steps: Annotated[int | None, typer.Option(help="optimizer steps (overrides the fidelity's)")] = None,
+    fidelity: Annotated[str, typer.Option(help="smoke|quick|standard|paper and/or steps=N,data=F,eval=M")]
+    = "standard",
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds; mean ± std is reported")] = "0",
+    out: Annotated[Path | None, typer.Option(help="directory for result.json (default runs/train-<cand>-<task>)")]
+    = None,
+    data_dir: Annotated[str | None, typer.Option(help="local data for GLUE tasks (GLUE TSV, save_to_disk, CSV)")]
+    = None,
+    text_cols: Annotated[str | None, typer.Option(help="text column(s) of a custom task: COL or COL1,COL2")] = None,
+    label_col: Annotated[str | None, typer.Option(help="label column of a custom task (default label)")] = None,
+    split: Annotated[str, typer.Option(help="split to score: dev (selection) or a report split (test, "
+                                       "validation…)")] = "dev",
+    report: Annotated[bool, typer.Option(help="also score the task's report splits (official validation/test)")]
+    = False,
+    max_length: Annotated[int, typer.Option(help="tokens per example after truncation")] = 128,
+    dropout: Annotated[float | None, typer.Option(help="backbone dropout (default 0: measured faster, no worse)")]
+    = None,
+    workers: Annotated[int, typer.Option(help="Ray workers on this machine (seeds run in parallel); 1 = in-process")]
+    = 1,
+    ray_address: Annotated[str | None, typer.Option(help="an existing Ray cluster's address")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads per worker (default: its CPU share)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+) -> None:
+    """Train one candidate on a task and report its score over seeds."""
+    import dataclasses
+
+    from autopeft.backbones import DEFAULT_DROPOUT, load_config
+    from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.evaluators.tasks import task_ref
+    from autopeft.evaluators.worker import WorkerSpec
+    from autopeft.methods.anatomy import dims_from_config, resolve
+    from autopeft.space.count import check_fits
+
+    seed_list = _seeds(seeds)
+    fid = parse_fidelity(fidelity)
+    if steps is not None:
+        if steps < 1:
+            raise UserError("--steps must be positive")
+        fid = dataclasses.replace(fid, steps=steps, name="custom")
+    ref = task_ref(task, data_dir, text_cols, label_col)
+    config = load_config(model)
+    dims = dims_from_config(config, resolve(config))
+    name, cand = load_candidate(candidate, dims)
+    check_fits(cand, dims)
+    if dropout is not None and not 0 <= dropout < 1:
+        raise UserError(f"--dropout {dropout} must be in [0, 1)")
+    spec = WorkerSpec(task=ref, model=model, max_length=max_length,
+                      dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device)
+    results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address)
+    summary = summarise(results, seed_list)
+    summary.update(task=task, model=model, candidate=json.loads(cand.to_json()), name=name)
+    out_dir = out or Path("runs") / f"train-{_slug(name)}-{_slug(Path(task).stem)}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
+    _print(summary, dims, out_dir)
+    if summary["status"] != "ok":
+        raise typer.Exit(1)
+
+
+def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: bool, workers: int,
+         ray_address: str | None) -> list[Any]:
+    from rich.console import Console
+
+    from autopeft.evaluators.runners import make_runner
+    from autopeft.evaluators.worker import Job
+
+    console = Console(stderr=True)
+    if workers > 1 or ray_address:
+        _report_splits(spec)  # encodes once here: the workers then read the cache, not all tokenize at once
+    runner = make_runner(spec, workers=workers, ray_address=ray_address)
+    try:
+        reports = _report_splits(spec) if report else ()
+        jobs = [Job.of(cand, fid, seed, split=split, report_splits=reports) for seed in seeds]
+
+        def show(i: int, r: Any) -> None:
+            what = f"{r.metric} {r.score:.4f}" if r.ok else f"failed: {r.reason}"
+            console.print(f"seed {jobs[i].seed}: {what}  ({r.steps} steps, {r.wall_s:.0f} s)")
+
+        with console.status(f"training {len(jobs)} seed(s) at {fid.label()} …"):
+            return runner.run(jobs, show)
+    finally:
+        runner.close()
+
+
+def _report_splits(spec: Any) -> tuple[str, ...]:
+    """The task's report splits (encoding the task into the cache if it is not there yet)."""
+    from autopeft.backbones import load_config, resolve_model_path
+    from autopeft.evaluators.cache import encode_task
+
+    task = encode_task(spec.task, resolve_model_path(spec.model), load_config(spec.model), spec.max_length)
+    return tuple(task.spec.report_splits)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _print(summary: dict[str, Any], dims: Any, out_dir: Path) -> None:
+    pct = 100 * summary["peft_params"] / dims.backbone_params if dims.backbone_params else float("nan")
+    n = len([s for s in summary["scores"] if s is not None])
+    if summary["score"] is None:
+        typer.echo(f"{summary['name']}: failed on every seed ({'; '.join(summary['reasons'])})")
+    else:
+        typer.echo(
+            f"{summary['name']} on {summary['task']} ({summary['split']}): {summary['metric']} "
+            f"{summary['score']:.4f} ± {summary['std']:.4f} over {n} seed(s) · "
+            f"{summary['peft_params']:,} PEFT params ({pct:.3f}%) + {summary['head_params']:,} head · "
+            f"{summary['steps']} steps · {summary['wall_s']:.0f} s · peak {summary['peak_mem_mb']:.0f} MiB "
+            f"({summary['mem_kind']})"
+        )
+    for split, values in summary["reports"].items():
+        typer.echo(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    typer.echo(f"wrote {out_dir / 'result.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train` to the autopeft command."""
+    app.command("train")(train)

@@ -1,0 +1,64 @@
+"""Runners execute batches of jobs: in-process (the default) or on Ray actors (`--workers N`,
+`--ray-address ADDR`). Results come back in job order; `on_result` sees each as it finishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from autopeft.evaluators.result import EvalResult
+from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+
+OnResult = Callable[[int, EvalResult], None]
+
+
+class Runner(Protocol):
+    """Evaluates jobs; `close()` frees its workers."""
+
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[EvalResult]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRunner:
+    """One worker in this process, created on first use and reused for every job."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self._worker: Worker | None = None
+
+    @property
+    def worker(self) -> Worker:
+        """The loaded worker (loads the backbone and the task on first access)."""
+        if self._worker is None:
+            self._worker = Worker(self.spec)
+        return self._worker
+
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[EvalResult]:
+        """Evaluate jobs one after another."""
+        results = []
+        for i, job in enumerate(jobs):
+            result = self.worker.evaluate(job)
+            results.append(result)
+            if on_result is not None:
+                on_result(i, result)
+        return results
+
+    def close(self) -> None:
+        self._worker = None
+
+    def __enter__(self) -> InProcessRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = None,
+                gpus_per_worker: float = 0.0) -> Runner:
+    """In-process for one local worker; Ray for several, or for a cluster address."""
+    if workers <= 1 and ray_address is None:
+        return InProcessRunner(spec)
+    from autopeft.evaluators.ray_runner import RayRunner
+
+    return RayRunner(spec, workers=max(1, workers), address=ray_address, gpus_per_worker=gpus_per_worker)

@@ -1,0 +1,202 @@
+"""Train one candidate on a loaded task model at a fidelity, score it, and take it off again.
+
+Never raises for the candidate's own failure (NaN/inf loss, an exception, out of memory): the
+result says `failed` with the reason, and the model is left as the backbone it was.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from autopeft.evaluators import metrics
+from autopeft.evaluators.batches import collate, eval_batches, train_batches
+from autopeft.evaluators.encoded import EncodedSplit, EncodedTask
+from autopeft.evaluators.fidelity import Fidelity
+from autopeft.evaluators.memory import PeakMemory
+from autopeft.evaluators.result import FAILED, OK, EvalResult
+from autopeft.evaluators.tasks.spec import REGRESSION
+from autopeft.evaluators.tasks.splits import SPLIT_SEED, stratified_indices
+
+HEAD_LR = 1e-3  # the task head's rate (HF peft's LoRA reference on tweets used 1e-3 for all)
+MAX_GRAD_NORM = 1.0
+EVAL_BATCH = 128
+LOSS_WINDOW = 20  # steps averaged into the reported train loss
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) so a candidate's run is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def head_modules(model: nn.Module) -> list[nn.Module]:
+    """The task model's modules outside the backbone (the head a task adds)."""
+    return [m for _, m in model.named_children() if m is not model.base_model]
+
+
+@torch.no_grad()
+def reset_head(model: nn.Module) -> None:
+    """Re-initialise the head from the current RNG, so a reused worker matches a fresh load."""
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    for head in head_modules(model):
+        for module in head.modules():
+            if isinstance(module, nn.Linear):
+                module.weight.normal_(0.0, std)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+
+def subset(split: EncodedSplit, size: int | None, regression: bool) -> EncodedSplit:
+    """A fixed (seed-independent) stratified subset, so every candidate is scored on the same examples."""
+    if size is None or size >= len(split):
+        return split
+    return split.select(stratified_indices(split.labels, size, SPLIT_SEED, regression))
+
+
+def build_optimizer(attached: Any, head_lr: float) -> torch.optim.Optimizer:
+    """AdamW with one parameter group per method at its own rate, and the head at `head_lr`."""
+    rates = attached.learning_rates()
+    groups = []
+    for name, params in attached.param_groups().items():
+        params = [p for p in params if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": head_lr if name == "head" else rates[name], "name": name})
+    return torch.optim.AdamW(groups, weight_decay=0.0)
+
+
+def linear_schedule(total: int, warmup: int) -> Any:
+    """Linear warm-up to the base rate, then linear decay to 0 at `total` (HF's schedule)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> np.ndarray:
+    """Predictions (class ids, or values for regression) in the split's order."""
+    regression = task.spec.problem_type == REGRESSION
+    out = np.empty(len(split), dtype=np.float32 if regression else np.int64)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for index in eval_batches(split.lengths, EVAL_BATCH):
+                batch = {k: v.to(device) for k, v in collate(task, split, index).items() if k != "labels"}
+                logits = model(**batch).logits.float()
+                pred = logits.squeeze(-1) if regression else logits.argmax(-1)
+                out[index] = pred.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def score_split(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> dict[str, float]:
+    """The task's metric values (with `score`) on a split."""
+    preds = predict(model, task, split, device)
+    if not np.all(np.isfinite(preds)):
+        raise FloatingPointError("the model predicts non-finite values")
+    return metrics.compute(task.spec.metric, preds, split.labels)
+
+
+class CandidateFailed(Exception):
+    """Training hit a non-finite loss or gradient: the candidate fails, the worker goes on."""
+
+
+def _train(model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity, seed: int, device: Any,
+           head_lr: float, pad_to: int | None, group_by_length: bool, result: EvalResult) -> None:
+    regression = task.spec.problem_type == REGRESSION
+    train = task.splits["train"]
+    if fidelity.data < 1.0:
+        train = subset(train, max(1, int(round(len(train) * fidelity.data))), regression)
+    total = fidelity.total_steps(len(train))
+    optimizer = build_optimizer(attached, head_lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total, int(total * fidelity.warmup)))
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    batches = train_batches(train.lengths, fidelity.batch, np.random.default_rng(seed), group_by_length)
+    losses: list[float] = []
+    model.train()
+    for step in range(total):
+        batch = {k: v.to(device) for k, v in collate(task, train, next(batches), pad_to).items()}
+        loss = model(**batch).loss
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise CandidateFailed(f"loss became {value} at step {step + 1}")
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+        if not torch.isfinite(norm):
+            raise CandidateFailed(f"gradient norm became {float(norm)} at step {step + 1}")
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(value)
+        result.steps = step + 1
+    result.train_loss = float(np.mean(losses[-LOSS_WINDOW:])) if losses else None
+
+
+def train_and_score(
+    model: nn.Module,
+    task: EncodedTask,
+    candidate: Any,
+    fidelity: Fidelity,
+    seed: int = 0,
+    device: Any = "cpu",
+    split: str = "dev",
+    report_splits: tuple[str, ...] = (),
+    keep_state: bool = False,
+    head_lr: float = HEAD_LR,
+    pad_to: int | None = None,
+    group_by_length: bool = True,
+) -> EvalResult:
+    """Attach `candidate`, train it at `fidelity`, score it on `split` (and `report_splits`), detach."""
+    from autopeft.methods.attach import apply
+
+    start = time.perf_counter()
+    result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
+                        fidelity=fidelity.label(), candidate=candidate.to_json())
+    attached = None
+    memory = PeakMemory(device)
+    try:
+        with memory:
+            seed_everything(seed)
+            reset_head(model)
+            attached = apply(model, candidate)
+            model.to(device)
+            result.peft_params, result.head_params = attached.peft_params, attached.head_params
+            result.train_params = attached.train_params + attached.head_params
+            _train(model, task, attached, fidelity, seed, device, head_lr, pad_to, group_by_length, result)
+            regression = task.spec.problem_type == REGRESSION
+            values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
+            result.metrics, result.score = values, values["score"]
+            result.reports = {s: score_split(model, task, task.splits[s], device) for s in report_splits}
+            if keep_state:
+                result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
+            result.status = OK
+    except CandidateFailed as exc:
+        result.reason = str(exc)
+    except torch.OutOfMemoryError as exc:
+        result.reason = f"out of memory: {str(exc).splitlines()[0] if str(exc) else 'allocation failed'}"
+    except Exception as exc:  # a candidate's failure must never stop a search
+        first = str(exc).strip().splitlines()
+        result.reason = f"{type(exc).__name__}: {first[0] if first else ''}".rstrip(": ")
+    finally:
+        if attached is not None:
+            attached.detach()
+        model.zero_grad(set_to_none=True)
+        if str(device).startswith("cuda"):
+            torch.cuda.empty_cache()
+    result.peak_mem_mb, result.mem_kind = round(memory.peak_mb, 1), memory.kind
+    result.wall_s = round(time.perf_counter() - start, 3)
+    return result

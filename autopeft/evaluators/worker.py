@@ -1,0 +1,109 @@
+"""A worker: the backbone and the encoded task loaded once, then many candidates in a row
+(attach, train, score, detach), each giving what a fresh load would give for the same seed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from autopeft.backbones import DEFAULT_DROPOUT
+from autopeft.evaluators.fidelity import PRESETS, Fidelity
+from autopeft.evaluators.result import EvalResult
+from autopeft.evaluators.tasks import TaskRef
+
+HEAD_LR = 1e-3  # kept equal to trainer.HEAD_LR without importing torch here
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker loads; plain data, so Ray can ship it to its actors."""
+
+    task: TaskRef
+    model: str = "minilm"
+    max_length: int = 128
+    dropout: float = DEFAULT_DROPOUT
+    threads: int | None = None  # torch threads; None leaves torch's default (all cores)
+    device: str = "auto"  # "auto" takes CUDA when there is one
+    head_lr: float = HEAD_LR
+    dynamic_padding: bool = True  # False pads every batch to max_length (measured in train_speed)
+    group_by_length: bool = True
+
+
+@dataclass(frozen=True)
+class Job:
+    """One candidate to evaluate; the candidate as canonical JSON keeps a Job picklable."""
+
+    candidate: str
+    fidelity: Fidelity = field(default_factory=lambda: PRESETS["quick"])
+    seed: int = 0
+    split: str = "dev"
+    report_splits: tuple[str, ...] = ()
+    keep_state: bool = False
+
+    @classmethod
+    def of(cls, candidate: Any, fidelity: Fidelity | None = None, seed: int = 0, **kwargs: Any) -> Job:
+        """A Job from a Candidate (or its JSON / dict)."""
+        from autopeft.space.candidate import Candidate
+
+        if not isinstance(candidate, Candidate):
+            candidate = Candidate.from_json(candidate)
+        return cls(candidate.to_json(), fidelity or PRESETS["quick"], seed, **kwargs)
+
+
+def resolve_device(device: str) -> str:
+    """`auto` → `cuda` when available, else `cpu`."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class Worker:
+    """Holds one loaded backbone and encoded task; evaluates jobs one after another."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        import torch
+
+        from autopeft.backbones import load_config, load_task_model, resolve_model_path
+        from autopeft.evaluators.cache import encode_task
+
+        self.spec = spec
+        if spec.threads:
+            # both knobs: torch's intra-op pool and the OpenMP/MKL pools it starts from
+            os.environ["OMP_NUM_THREADS"] = str(spec.threads)
+            torch.set_num_threads(spec.threads)
+        self.device = resolve_device(spec.device)
+        path = resolve_model_path(spec.model)
+        self.config = load_config(spec.model)
+        self.task = encode_task(spec.task, path, self.config, spec.max_length)
+        s = self.task.spec
+        self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout)
+        self.model.to(self.device)
+
+    def evaluate(self, job: Job) -> EvalResult:
+        """Train and score one candidate; a failure comes back as a `failed` result."""
+        from autopeft.evaluators.result import FAILED
+        from autopeft.evaluators.trainer import train_and_score
+        from autopeft.space.candidate import Candidate
+
+        try:
+            candidate = Candidate.from_json(job.candidate)
+        except Exception as exc:
+            return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, reason=f"bad candidate: {exc}",
+                              candidate=job.candidate, fidelity=job.fidelity.label())
+        splits = self.task.splits
+        missing = [s for s in (job.split, *job.report_splits) if s not in splits]
+        if missing:
+            return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, candidate=job.candidate,
+                              reason=f"task {self.task.spec.name} has no split {missing[0]!r} ({', '.join(splits)})")
+        pad_to = None if self.spec.dynamic_padding else self.spec.max_length
+        return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
+                               job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length)
+
+    def threads(self) -> int:
+        """torch's intra-op thread count in this worker."""
+        import torch
+
+        return torch.get_num_threads()
