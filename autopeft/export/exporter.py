@@ -1,0 +1,171 @@
+"""`autopeft export`: pick a trial of a run, restore its trained weights, write the chosen format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autopeft.errors import UserError
+from autopeft.export import rundir
+from autopeft.export.native import ExportInfo, write_native
+
+FORMATS = ("native", "peft", "adapters")
+EXPORT_INFO = "autopeft_export.json"  # the provenance written beside non-native formats
+
+
+@dataclass
+class Request:
+    """What to export and where."""
+
+    run_dir: Path
+    out: Path
+    fmt: str = "native"
+    trial: str | None = None
+    best: bool = False
+    budget: str | None = None
+    knee: bool = False
+    merged: bool = False
+
+
+def select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str]:
+    """The chosen trials.csv row and how it was chosen."""
+    if sum((req.trial is not None, req.best, req.knee)) != 1:
+        raise UserError("choose exactly one of --trial N, --best [--budget B] or --knee")
+    if req.budget is not None and not req.best:
+        raise UserError("--budget applies to --best only")
+    if req.trial is not None:
+        return rundir.find_trial(run, req.trial), f"trial {req.trial}"
+    if req.knee:
+        return rundir.knee(run), "the front's knee"
+    budget = None
+    if req.budget is not None:
+        from autopeft.backbones import load_config
+        from autopeft.methods.anatomy import dims_from_config, resolve
+        from autopeft.space.budget import parse_budget
+
+        config = load_config(run.model)
+        budget = parse_budget(req.budget, dims_from_config(config, resolve(config)).backbone_params)
+    return rundir.best(run, budget), "the best score" + (f" within {req.budget}" if budget else "")
+
+
+def export(req: Request) -> list[str]:
+    """Run one export; returns the lines to print."""
+    from autopeft.space.candidate import Candidate
+
+    if req.fmt not in FORMATS:
+        raise UserError(f"unknown format {req.fmt!r}; choose one of {', '.join(FORMATS)}")
+    run = rundir.read_run(req.run_dir)
+    row, how = select(run, req)
+    trial = str(row["trial"])
+    candidate = Candidate.from_json(row["candidate"])
+    source = {"run_dir": str(run.path.resolve()), "trial": trial, "selected_by": how, "metric": row.get("metric"),
+              "score": _float(row.get("score")), "test_score": _float(row.get("test_score"))}
+    counts = {k: _float(row.get(k)) for k in ("peft_params", "peft_pct", "head_params")}
+    lines = [f"trial {trial} ({how}): {candidate.describe()}"]
+    weights_file = run.weights_path(trial)
+    if not weights_file.exists():
+        return lines + _without_weights(req, run, candidate, source, counts, weights_file)
+    from autopeft.export.weights import load_trial_weights
+
+    tw = load_trial_weights(weights_file)
+    if tw.candidate != candidate:
+        raise UserError(f"{weights_file} holds another candidate than trial {trial} of trials.csv; re-run the trial")
+    info = ExportInfo(candidate=candidate, backbone=tw.backbone, config_hash=tw.config_hash,
+                      weights_hash=tw.weights_hash, task=tw.task, id2label=tw.id2label,
+                      problem_type=tw.problem_type, num_labels=tw.num_labels, space=run.run.get("space"),
+                      source=source, counts=counts)
+    ref, peft = restore_reference(tw)
+    lines += write_format(req, ref, peft, info, tw.tensors)
+    if req.merged:
+        from autopeft.export.merged import write_merged
+
+        lines += write_merged(req.out / "merged", ref, peft, tw.backbone, info)
+    return lines
+
+
+def restore_reference(tw) -> tuple[Any, Any]:
+    """Our own model with the trial's weights: the reference every export is checked against."""
+    from autopeft.backbones import load_task_model
+    from autopeft.export.fingerprint import config_hash, weights_hash
+    from autopeft.export.restore import attach_tensors
+
+    model = load_task_model(tw.backbone, tw.num_labels, tw.problem_type)
+    model.eval()
+    if config_hash(model.config) != tw.config_hash or weights_hash(model, exclude=tw.tensors) != tw.weights_hash:
+        raise UserError(
+            f"backbone {tw.backbone!r} is not the one the trial was trained on (its config or weights changed "
+            "since the search); point the run at the original backbone"
+        )
+    return model, attach_tensors(model, tw.candidate, tw.tensors, source="the trial's weights")
+
+
+def write_format(req: Request, ref, peft, info: ExportInfo, tensors: dict) -> list[str]:
+    """Write `req.fmt`, falling back to native (and saying why) for what the format cannot express."""
+    from autopeft.export.native import load_pretrained
+    from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
+
+    lines = []
+    if req.fmt == "peft":
+        from autopeft.export.peft_format import peft_blockers, write_peft
+
+        blockers = peft_blockers(info.candidate)
+        if not blockers:
+            line = write_peft(req.out, ref, peft, info.backbone, info.num_labels, info.problem_type)
+            _write_info(req.out, info, "peft")
+            return [line, f"wrote {req.out} (adapter_config.json, adapter_model.safetensors)"]
+        lines.append("peft cannot express " + "; ".join(blockers) + ": writing the native format instead")
+    if req.fmt == "adapters":
+        from autopeft.export.adapters_format import adapters_blockers, write_adapters
+
+        blockers = adapters_blockers(info.candidate, peft)
+        if not blockers:
+            written = write_adapters(req.out, ref, peft, info)
+            _write_info(req.out, info, "adapters")
+            return [f"wrote {req.out} ({', '.join(p.name for p in written)}); check it in the adapters "
+                    "environment: experiments/adapters_export/check.py"]
+        lines.append("adapters cannot express " + "; ".join(blockers) + ": writing the native format instead")
+    write_native(req.out, info, tensors)
+    model, _ = load_pretrained(req.out)
+    inputs = probe_inputs(ref)
+    diff = max_difference(logits_of(ref, inputs), logits_of(model, inputs))
+    if diff > TOLERANCE:
+        raise UserError(f"the native export's logits differ from the trial's by {diff:.2e}")
+    lines.append(f"wrote {req.out} (autopeft_config.json, adapter.safetensors); reloaded with autopeft.load, "
+                 f"logits match (max rel. diff {diff:.1e})")
+    return lines
+
+
+def _without_weights(req: Request, run, candidate, source, counts, weights_file: Path) -> list[str]:
+    """No kept weights: write the configuration and say how to train it."""
+    from transformers import AutoConfig
+
+    from autopeft.backbones import resolve_model_path
+    from autopeft.export.fingerprint import config_hash
+
+    config = AutoConfig.from_pretrained(resolve_model_path(run.model))
+    labels = run.run.get("id2label") or run.run.get("labels") or []
+    info = ExportInfo(candidate=candidate, backbone=run.model, config_hash=config_hash(config), weights_hash=None,
+                      task=run.task, id2label=list(labels.values()) if isinstance(labels, dict) else list(labels),
+                      problem_type=run.run.get("problem_type") or "single_label_classification",
+                      num_labels=len(labels) or 0, space=run.run.get("space"), source=source, counts=counts)
+    write_native(req.out, info, None)
+    return [
+        f"no trained weights for trial {source['trial']} ({weights_file} is absent: the search kept none for it, "
+        "see --keep-weights); wrote its configuration only",
+        f"train it with: autopeft train {req.out / 'candidate.json'} --task {run.task or 'TASK'} --model {run.model}",
+    ]
+
+
+def _write_info(out: Path, info: ExportInfo, fmt: str) -> None:
+    config = info.config(None) | {"export_format": fmt}
+    config.pop("weights")
+    (out / EXPORT_INFO).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,103 @@
+"""`--merged`: a full transformers model with LoRA, (IA)3 and BitFit folded into its weights.
+
+What cannot be folded (adapters, prefixes, prompt tokens, gated LoRA: each depends on the input
+beyond one linear map) stays a native export in the same directory, whose backbone is the merged
+model itself (`.`), so `autopeft.export.native.load_pretrained(DIR)` rebuilds the whole candidate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FOLDABLE = ("lora", "ia3", "bitfit")
+
+
+def split_candidate(candidate) -> tuple[list[str], object | None]:
+    """(methods folded, the candidate of what remains or None)."""
+    from autopeft.space.candidate import Candidate
+
+    gated = bool(candidate.globals.get("lora", {}).get("gate"))
+    folded = [m for m in candidate.methods if m in FOLDABLE and not (m == "lora" and gated)]
+    layers = [{m: o for m, o in layer.items() if m not in folded} for layer in candidate.layers]
+    if not any(layers):
+        return folded, None
+    return folded, Candidate(layers, {m: g for m, g in candidate.globals.items() if m not in folded})
+
+
+@torch.no_grad()
+def merged_state(ref: nn.Module, folded: list[str]) -> dict[str, torch.Tensor]:
+    """The task model's full state with the folded methods merged into the weights.
+
+    Our hooks run LoRA before (IA)3, and the FFN (IA)3 scales the input that LoRA also sees, so a
+    linear with both becomes l * (W + dW) (rows for k/v, columns for the FFN output); trained
+    BitFit biases are already in the state."""
+    state = {k: v.detach().clone() for k, v in ref.state_dict().items() if "autopeft_" not in k}
+    for name, module in ref.named_modules():
+        weight = f"{name}.weight"
+        if "lora" in folded and hasattr(module, "autopeft_lora"):
+            state[weight] += module.autopeft_lora.delta_weight().to(state[weight].dtype)
+        if "ia3" in folded and hasattr(module, "autopeft_ia3"):
+            scale = module.autopeft_ia3.l
+            state[weight] *= scale[:, None]
+            if module.bias is not None:
+                state[f"{name}.bias"] *= scale
+        if "ia3" in folded and hasattr(module, "autopeft_ia3_ffn"):
+            state[weight] *= module.autopeft_ia3_ffn.l[None, :]
+    return state
+
+
+def remainder_tensors(peft, remainder) -> dict[str, torch.Tensor]:
+    """The tensors of the methods that were not folded (all in autopeft_* modules), plus the head."""
+    kinds = {f".autopeft_{m}" for m in remainder.methods}
+    kept = {k: v for k, v in peft.state_dict().items() if any(kind in k for kind in kinds)}
+    return kept | {k: p.detach() for k, p in peft.head_parameters()}
+
+
+def write_merged(out: Path, ref: nn.Module, peft, backbone: str, info) -> list[str]:
+    """Write the merged model (and the native remainder); returns message lines."""
+    from dataclasses import replace
+
+    from autopeft.backbones import load_task_model
+    from autopeft.export.fingerprint import config_hash, weights_hash
+    from autopeft.export.native import write_native
+
+    folded, remainder = split_candidate(peft.candidate)
+    problem = ref.config.problem_type or "single_label_classification"
+    model = load_task_model(backbone, ref.config.num_labels, problem)
+    model.load_state_dict(merged_state(ref, folded), strict=True)
+    model.config.id2label = dict(enumerate(info.id2label)) if info.id2label else model.config.id2label
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    lines = [f"merged: folded {', '.join(folded) or 'nothing'} into {out}"]
+    if remainder is not None:
+        tensors = remainder_tensors(peft, remainder)
+        rest = replace(info, candidate=remainder, backbone=".", config_hash=config_hash(model.config),
+                       weights_hash=weights_hash(model, exclude=tensors), counts=None)
+        write_native(out, rest, tensors)
+        lines.append(
+            f"merged: could not fold {', '.join(remainder.methods)} (none is a change of one linear weight); "
+            f"kept as a native export in {out}: autopeft.export.native.load_pretrained('{out}')"
+        )
+    lines.append(verify_merged(out, ref, remainder is not None))
+    return lines
+
+
+def verify_merged(out: Path, ref: nn.Module, has_remainder: bool) -> str:
+    """Reload the merged model (and remainder) from `out` and compare its logits with ours."""
+    from autopeft.backbones import load_task_model
+    from autopeft.errors import UserError
+    from autopeft.export.native import load
+    from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
+
+    problem = ref.config.problem_type or "single_label_classification"
+    model = load_task_model(str(out), ref.config.num_labels, problem)
+    if has_remainder:
+        load(model, out)
+    inputs = probe_inputs(ref)
+    diff = max_difference(logits_of(ref, inputs), logits_of(model, inputs))
+    if diff > TOLERANCE:
+        raise UserError(f"the merged model's logits differ from the candidate's by {diff:.2e}; not exported")
+    return f"merged: reloaded from {out}, logits match (max rel. diff {diff:.1e})"

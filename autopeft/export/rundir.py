@@ -1,0 +1,132 @@
+"""Reading a search's run directory (run.json, trials.csv, front.csv, weights/) and picking a trial.
+
+`--best` is the highest score at or under a budget; `--knee` is the front's knee: the member
+farthest from the straight line joining its cheapest and its best member, both axes scaled to
+[0, 1] (the Kneedle rule), with PEFT parameters on a log scale because the front spans decades."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autopeft.errors import UserError
+
+WEIGHTS_DIR = "weights"
+
+
+@dataclass
+class RunDir:
+    """A run directory's plain files."""
+
+    path: Path
+    run: dict[str, Any]
+    trials: list[dict[str, str]]
+    front: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        """The backbone the search ran on (`--model`)."""
+        model = self.run.get("model") or (self.run.get("args") or {}).get("model")
+        if not model:
+            raise UserError(f"{self.path / 'run.json'} names no model; was it written by `autopeft search`?")
+        return str(model)
+
+    @property
+    def task(self) -> str | None:
+        """The task's name."""
+        task = self.run.get("task") or (self.run.get("args") or {}).get("task")
+        return task.get("name") if isinstance(task, dict) else task
+
+    def weights_path(self, trial: str) -> Path:
+        """Where `--keep-weights` put a trial's weights (export/weights.py has the format)."""
+        return self.path / WEIGHTS_DIR / f"trial-{trial}.safetensors"
+
+
+def read_run(path: str | Path) -> RunDir:
+    """Read a run directory; one clear line when it is not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"run directory {path} not found; pass the directory `autopeft search` printed")
+    if not (path / "trials.csv").is_file():
+        raise UserError(f"{path} has no trials.csv; pass a run directory written by `autopeft search`")
+    try:
+        run = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {}
+    except ValueError as exc:
+        raise UserError(f"{path / 'run.json'} is not valid JSON ({exc})") from None
+    front = _read_csv(path / "front.csv") if (path / "front.csv").is_file() else []
+    return RunDir(path=path, run=run, trials=_read_csv(path / "trials.csv"), front=front)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _num(row: dict[str, str], key: str) -> float | None:
+    try:
+        value = float(row.get(key) or "nan")
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _completed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Completed rows with a score, a parameter count and a candidate."""
+    done = [r for r in rows if (r.get("state") or "").lower() in ("complete", "completed")]
+    return [r for r in done if _num(r, "score") is not None and _num(r, "peft_params") is not None
+            and r.get("candidate")]
+
+
+def find_trial(run: RunDir, trial: str) -> dict[str, str]:
+    """The trials.csv row of trial `trial` (completed or not: export only needs its candidate)."""
+    for row in run.trials:
+        if str(row.get("trial")) == str(trial):
+            if not row.get("candidate"):
+                raise UserError(f"trial {trial} of {run.path} has no candidate recorded ({row.get('state')})")
+            return row
+    raise UserError(f"{run.path} has no trial {trial}; see its trials.csv for the trial numbers")
+
+
+def pool(run: RunDir) -> list[dict[str, str]]:
+    """The rows --best and --knee choose among: the front, else every completed search trial."""
+    rows = _completed(run.front)
+    if not rows:
+        rows = [r for r in _completed(run.trials) if (r.get("kind") or "search") == "search"]
+    if not rows:
+        raise UserError(f"{run.path} has no completed trial yet; export one with --trial N once it finishes")
+    return rows
+
+
+def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
+    """The highest-scoring trial at or under `budget` PEFT parameters (fewer parameters break ties)."""
+    rows = pool(run)
+    if budget is not None:
+        rows = [r for r in rows if _num(r, "peft_params") <= budget]
+        if not rows:
+            raise UserError(f"no completed trial of {run.path} fits the budget of {budget:,} PEFT parameters")
+    return max(rows, key=lambda r: (_num(r, "score"), -_num(r, "peft_params")))
+
+
+def knee(run: RunDir) -> dict[str, str]:
+    """The front's knee (Kneedle on log-parameters and score); the best member when it has < 3."""
+    rows = sorted(pool(run), key=lambda r: _num(r, "peft_params"))
+    if len(rows) < 3:
+        return best(run)
+    xs = [math.log10(max(_num(r, "peft_params"), 1.0)) for r in rows]
+    ys = [_num(r, "score") for r in rows]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if x1 == x0 or y1 == y0:
+        return best(run)
+    nx = [(x - x0) / (x1 - x0) for x in xs]
+    ny = [(y - y0) / (y1 - y0) for y in ys]
+    # distance above the chord from (nx[0], ny[0]) to (nx[-1], ny[-1])
+    ax, ay, bx, by = nx[0], ny[0], nx[-1], ny[-1]
+    dist = [((bx - ax) * (y - ay) - (by - ay) * (x - ax)) for x, y in zip(nx, ny, strict=True)]
+    return rows[max(range(len(rows)), key=lambda i: dist[i])]
