@@ -1,0 +1,93 @@
+"""Exports reproduce the trained candidate: peft for LoRA, native for hybrids, merged models."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from conftest import HYBRID, LABELS, LORA, make_run, restored
+from transformers import AutoModelForSequenceClassification
+
+import autopeft
+from autopeft.export.exporter import Request, export
+from autopeft.export.probe import logits_of, probe_inputs
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_lora_winner_exports_to_peft_and_matches(tmp_path, backbone):
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    run = make_run(tmp_path, backbone, [(LORA, 0.7)])
+    lines = export(Request(run, tmp_path / "out", "peft", best=True))
+    assert any("logits match" in line for line in lines)
+    config = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    # one fully qualified key per module: the trap of `output.dense` matching two modules
+    assert set(config["rank_pattern"]) == {
+        "bert.encoder.layer.0.attention.self.query", "bert.encoder.layer.0.attention.self.value",
+        "bert.encoder.layer.1.attention.self.query", "bert.encoder.layer.1.output.dense"}
+    base = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
+    loaded = PeftModel.from_pretrained(base, str(tmp_path / "out"))
+    ranks = {n: m.r["default"] for n, m in loaded.base_model.model.named_modules() if isinstance(m, LoraLayer)}
+    assert ranks == {"bert.encoder.layer.0.attention.self.query": 4, "bert.encoder.layer.0.attention.self.value": 2,
+                     "bert.encoder.layer.1.attention.self.query": 2, "bert.encoder.layer.1.output.dense": 3}
+    ours = restored(backbone, run, 0)
+    inputs = probe_inputs(ours, seed=7)
+    assert _close(logits_of(loaded, inputs), logits_of(ours, inputs))
+
+
+def test_hybrid_falls_back_to_native_and_loads(tmp_path, backbone):
+    run = make_run(tmp_path, backbone, [(HYBRID, 0.8)])
+    lines = export(Request(run, tmp_path / "out", "peft", trial="0"))
+    assert any("serial adapters" in line and "native" in line for line in lines)
+    assert (tmp_path / "out" / "autopeft_config.json").is_file()
+    assert not (tmp_path / "out" / "adapter_config.json").exists()
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
+    model.eval()
+    peft = autopeft.load(model, tmp_path / "out")
+    assert peft.candidate.methods == ["bitfit", "ia3", "lora", "prefix", "serial_adapter"]
+    assert model.config.id2label == dict(enumerate(LABELS))
+    ours = restored(backbone, run, 0)
+    inputs = probe_inputs(ours, seed=3)
+    assert _close(logits_of(model, inputs), logits_of(ours, inputs))
+    # the untouched backbone gives other logits: the comparison above can fail
+    peft.detach()
+    assert not _close(logits_of(model, inputs), logits_of(ours, inputs))
+
+
+def test_merged_folds_lora_ia3_bitfit_and_keeps_the_rest(tmp_path, backbone):
+    run = make_run(tmp_path, backbone, [(HYBRID, 0.8)])
+    lines = export(Request(run, tmp_path / "out", "native", trial="0", merged=True))
+    assert any("could not fold prefix, serial_adapter" in line for line in lines)
+    merged = tmp_path / "out" / "merged"
+    config = json.loads((merged / "autopeft_config.json").read_text())
+    assert sorted(config["candidate"]["globals"]) == ["prefix", "serial_adapter"]
+    model = AutoModelForSequenceClassification.from_pretrained(merged)
+    model.eval()
+    autopeft.load(model, merged)
+    ours = restored(backbone, run, 0)
+    inputs = probe_inputs(ours, seed=5)
+    assert _close(logits_of(model, inputs), logits_of(ours, inputs))
+
+
+def test_merged_lora_only_is_a_plain_transformers_model(tmp_path, backbone):
+    run = make_run(tmp_path, backbone, [(LORA, 0.7)])
+    export(Request(run, tmp_path / "out", "native", trial="0", merged=True))
+    merged = tmp_path / "out" / "merged"
+    assert not (merged / "autopeft_config.json").exists()
+    model = AutoModelForSequenceClassification.from_pretrained(merged)
+    ours = restored(backbone, run, 0)
+    inputs = probe_inputs(ours, seed=1)
+    assert _close(logits_of(model, inputs), logits_of(ours, inputs))
+
+
+def test_without_kept_weights_writes_the_configuration(tmp_path, backbone):
+    run = make_run(tmp_path, backbone, [(LORA, 0.7)], keep=False)
+    lines = export(Request(run, tmp_path / "out", "peft", trial="0"))
+    assert any("autopeft train" in line and "candidate.json" in line for line in lines)
+    config = json.loads((tmp_path / "out" / "autopeft_config.json").read_text())
+    assert config["weights"] is None and config["candidate"]["layers"][0] == {"lora": {"q": 4, "v": 2}}
+    assert not (tmp_path / "out" / "adapter.safetensors").exists()
