@@ -33,7 +33,7 @@ def autopeft_attention(module, query, key, value, attention_mask, **kwargs):
         extra = key.shape[-2] - attention_mask.shape[-1]
         attention_mask = _insert_visible(attention_mask, getattr(module, "_autopeft_prompt_at", 1), extra, rows=True)
     prefix = getattr(module, "autopeft_prefix", None)
-    if prefix is not None:
+    if prefix is not None and not prefix.is_off():
         pk, pv = prefix.key_values(query)
         key = torch.cat([pk.to(key.dtype), key], dim=2)
         value = torch.cat([pv.to(value.dtype), value], dim=2)

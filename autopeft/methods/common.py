@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+class Elastic:
+    """A module whose size can be narrowed at run time (the supernet's weight sharing).
+
+    `active` is None for the full size, 0 for off, or a smaller size that uses the leading
+    rows/columns of the full weights (NOAH's weight entanglement)."""
+
+    active: int | None = None
+
+    def is_off(self) -> bool:
+        return self.active == 0
 
 
 class Bottleneck(nn.Module):
@@ -21,8 +34,11 @@ class Bottleneck(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.up(self.act(self.down(x)))
+    def forward(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        if width is None or width == self.down.out_features:
+            return self.up(self.act(self.down(x)))
+        hidden = F.linear(x, self.down.weight[:width], self.down.bias[:width])
+        return F.linear(self.act(hidden), self.up.weight[:, :width], self.up.bias)
 
 
 class Gate(nn.Module):

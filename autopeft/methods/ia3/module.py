@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autopeft.methods.common import Elastic
 from autopeft.methods.spec import MethodGlobals
 
 
-class Scale(nn.Module):
+class Scale(Elastic, nn.Module):
     """A learned vector l, one per channel, starting at 1 (identity)."""
 
     def __init__(self, size: int):
@@ -17,11 +18,15 @@ class Scale(nn.Module):
 
 
 def _scale_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    return output * module.autopeft_ia3.l.to(output.dtype)
+    scale = module.autopeft_ia3
+    return output if scale.is_off() else output * scale.l.to(output.dtype)
 
 
-def _scale_input(module: nn.Module, inputs: tuple) -> tuple:
-    return (inputs[0] * module.autopeft_ia3_ffn.l.to(inputs[0].dtype),) + tuple(inputs[1:])
+def _scale_input(module: nn.Module, inputs: tuple) -> tuple | None:
+    scale = module.autopeft_ia3_ffn
+    if scale.is_off():
+        return None
+    return (inputs[0] * scale.l.to(inputs[0].dtype),) + tuple(inputs[1:])
 
 
 def attach(ctx, options: dict[str, int], glob: MethodGlobals) -> None:

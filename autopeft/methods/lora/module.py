@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from autopeft.methods.common import Gate
+from autopeft.methods.common import Elastic, Gate
 from autopeft.methods.lora.spec import LoRAGlobals
 
 
-class LoRA(nn.Module):
+class LoRA(Elastic, nn.Module):
     """The low-rank update of one linear: A (kaiming-uniform, as peft) and B (zeros)."""
 
     def __init__(self, d_in: int, d_out: int, rank: int, scaling: float, dropout: float, gate: bool):
@@ -26,7 +27,11 @@ class LoRA(nn.Module):
         self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        delta = self.B(self.A(self.dropout(x))) * self.scaling
+        r = self.active
+        if r is None or r == self.rank:
+            delta = self.B(self.A(self.dropout(x))) * self.scaling
+        else:  # a sub-rank uses the leading rows of A and columns of B; alpha/r stays constant
+            delta = F.linear(F.linear(self.dropout(x), self.A.weight[:r]), self.B.weight[:, :r]) * self.scaling
         return delta * self.gate(x) if self.gate is not None else delta
 
     def delta_weight(self) -> torch.Tensor:
@@ -56,7 +61,9 @@ def unmerge(linear: nn.Linear) -> None:
 
 def _hook(linear: nn.Linear, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
     lora: LoRA = linear.autopeft_lora
-    return output if lora.merged else output + lora(inputs[0]).to(output.dtype)
+    if lora.merged or lora.is_off():
+        return output
+    return output + lora(inputs[0]).to(output.dtype)
 
 
 def attach(ctx, options: dict[str, int], glob: LoRAGlobals) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck
+from autopeft.methods.common import Bottleneck, Elastic
 from autopeft.methods.parallel_adapter.spec import ParallelAdapterGlobals
 
 _ENDS = {"attn": ("q", "o"), "ffn": ("ffn_in", "ffn_out")}
 
 
-class ParallelAdapter(nn.Module):
+class ParallelAdapter(Elastic, nn.Module):
     def __init__(self, hidden: int, width: int, glob: ParallelAdapterGlobals):
         super().__init__()
         self.bottleneck = Bottleneck(hidden, width, glob.activation)
@@ -22,7 +22,7 @@ class ParallelAdapter(nn.Module):
         self._x: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.bottleneck(x)
+        return self.scale * self.bottleneck(x, self.active)
 
 
 def attach(ctx, options: dict[str, int], glob: ParallelAdapterGlobals) -> None:
@@ -37,6 +37,8 @@ def attach(ctx, options: dict[str, int], glob: ParallelAdapterGlobals) -> None:
 
         def add_output(module: nn.Module, inputs: tuple, output: torch.Tensor, adapter=adapter) -> torch.Tensor:
             x, adapter._x = adapter._x, None
+            if adapter.is_off():
+                return output
             return output + adapter(x).to(output.dtype)
 
         ctx.peft.add_hook(first.register_forward_pre_hook(keep_input))

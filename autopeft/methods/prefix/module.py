@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from autopeft.methods.attention import ensure_registered
-from autopeft.methods.common import Gate
+from autopeft.methods.common import Elastic, Gate
 from autopeft.methods.prefix.spec import PrefixGlobals
 
 
-class Prefix(nn.Module):
+class Prefix(Elastic, nn.Module):
     """P_k and P_v of one layer, shaped (length, kv_heads, head_dim) each."""
 
     def __init__(self, length: int, hidden: int, kv_heads: int, head_dim: int, glob: PrefixGlobals):
@@ -31,13 +31,16 @@ class Prefix(nn.Module):
             self.kv = nn.Parameter(torch.randn(length, 2 * kv_dim) * 0.02)
         self.gate = Gate(hidden) if glob.gate else None
 
-    def _kv(self) -> torch.Tensor:
-        return self.kv if self.kv is not None else self.reparam(self.embedding)
+    def _kv(self, length: int) -> torch.Tensor:
+        if self.kv is not None:
+            return self.kv[:length]
+        return self.reparam(self.embedding[:length])
 
     def key_values(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prefix keys and values, (batch, kv_heads, length, head_dim), for a query batch."""
         batch = query.shape[0]
-        kv = self._kv().view(self.length, 2, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
+        length = self.length if self.active is None else self.active  # a shorter prefix: the leading rows
+        kv = self._kv(length).view(length, 2, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
         pk, pv = (t.unsqueeze(0).expand(batch, -1, -1, -1) for t in kv)
         if self.gate is not None:
             # UniPELT's gate, per example from the mean query (the attention input's projection)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import first_arg
+from autopeft.methods.common import Elastic, first_arg
 from autopeft.methods.prefix.module import use_autopeft_attention
 from autopeft.methods.prompt.spec import PromptGlobals
 
 
-class PromptTokens(nn.Module):
+class PromptTokens(Elastic, nn.Module):
     """`length` learned vectors fed in at one layer's input."""
 
     def __init__(self, length: int, hidden: int):
@@ -51,8 +51,11 @@ def attach(ctx, options: dict[str, int], glob: PromptGlobals) -> None:
     state, at = ctx.peft.model._autopeft_prompt_state
 
     def insert(module, args, kwargs):
+        if prompt.is_off():
+            return None
         hidden = first_arg(args, kwargs, "hidden_states")
-        tokens = prompt.tokens.to(hidden.dtype).unsqueeze(0).expand(hidden.shape[0], -1, -1)
+        tokens = prompt.tokens if prompt.active is None else prompt.tokens[: prompt.active]
+        tokens = tokens.to(hidden.dtype).unsqueeze(0).expand(hidden.shape[0], -1, -1)
         rest = hidden[:, at + state.present :]
         hidden = torch.cat([hidden[:, :at], tokens, rest], dim=1)
         state.present = tokens.shape[1]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck, Gate
+from autopeft.methods.common import Bottleneck, Elastic, Gate
 from autopeft.methods.serial_adapter.spec import SerialAdapterGlobals
 
 _OUTPUT = {"attn": "o", "ffn": "ffn_out"}
 
 
-class SerialAdapter(nn.Module):
+class SerialAdapter(Elastic, nn.Module):
     def __init__(self, hidden: int, width: int, glob: SerialAdapterGlobals):
         super().__init__()
         self.bottleneck = Bottleneck(hidden, width, glob.activation)
@@ -20,7 +20,7 @@ class SerialAdapter(nn.Module):
         self.gate = Gate(hidden) if glob.gate else None
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        delta = self.bottleneck(y)
+        delta = self.bottleneck(y, self.active)
         if self.gate is not None:
             delta = delta * self.gate(y)
         return y + delta if self.residual else delta
@@ -28,7 +28,8 @@ class SerialAdapter(nn.Module):
 
 def _hook(attr: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        return getattr(module, attr)(output)
+        adapter = getattr(module, attr)
+        return output if adapter.is_off() else adapter(output)
 
     return hook
 

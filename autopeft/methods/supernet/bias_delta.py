@@ -1,0 +1,34 @@
+"""BitFit inside a supernet: a learned delta added to a module's output, which equals training
+its bias (b + δ), but can be switched off per layer without touching the backbone's tensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autopeft.methods.common import Elastic
+
+
+class BiasDelta(Elastic, nn.Module):
+    """δ, added to the output of a biased linear or layer norm; zero at init (identity)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.delta = nn.Parameter(torch.zeros(size))
+
+
+def _add_delta(attr: str):
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        delta: BiasDelta = getattr(module, attr)
+        return output if delta.is_off() else output + delta.delta.to(output.dtype)
+
+    return hook
+
+
+def attach_bias_delta(peft, module: nn.Module, tag: str) -> BiasDelta:
+    """Hang a BiasDelta off `module` (named `autopeft_bitfit_<tag>`) and hook it in."""
+    delta = BiasDelta(module.bias.shape[0])
+    peft.add_module("bitfit", module, f"bitfit_{tag}", delta)
+    # prepend: the delta is part of the bias, so it must come before LoRA, (IA)3 or adapters
+    peft.add_hook(module.register_forward_hook(_add_delta(f"autopeft_bitfit_{tag}"), prepend=True))
+    return delta
