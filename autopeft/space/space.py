@@ -13,7 +13,7 @@ from autopeft.methods.anatomy import BackboneDims
 from autopeft.methods.registry import METHODS
 from autopeft.space.candidate import Candidate
 from autopeft.space.count import ParamCount, count_dims
-from autopeft.space.genes import Gene, sort_key
+from autopeft.space.genes import Gene
 from autopeft.space.schema import HiddenFractions, MethodBlock, SpaceFile
 
 
@@ -84,15 +84,18 @@ class BoundSpace:
         return self.params(cand) if cand else 0
 
     def min_params(self) -> int:
-        """The smallest candidate: one module at its smallest non-zero size, everything else off."""
+        """Parameters of the smallest candidate (see `smallest`)."""
+        found = self.smallest()
+        return self.params(found[1]) if found else 0
+
+    def smallest(self) -> tuple[dict[str, Any], Candidate] | None:
+        """The smallest candidate and its genes: one module at its smallest non-zero size,
+        then as few layers switched on (or as shallow a depth) as keeps it non-empty."""
         if not self.genes:
             cand = self.decode({})
-            return self.params(cand) if cand else 0
+            return ({}, cand) if cand else None
         base = {g.name: (g.largest() if g.kind in ("switch", "depth") else g.smallest()) for g in self.genes}
-        for g in self.genes:
-            if g.kind == "global":
-                base[g.name] = min(g.choices, key=lambda c, g=g: sort_key(g.value_of(c)))
-        best = None
+        best: tuple[int, dict[str, Any]] | None = None
         for g in self.genes:
             if g.kind not in ("size", "flag"):
                 continue
@@ -104,7 +107,7 @@ class BoundSpace:
             if cand is not None and (best is None or self.params(cand) < best[0]):
                 best = (self.params(cand), trial)
         if best is None:
-            return 0
+            return None
         # then switch layers off / shorten depths while something stays on (AutoPEFT, NOAH spaces)
         params, assignment = best
         for g in self.genes:
@@ -115,7 +118,20 @@ class BoundSpace:
                 if cand is not None and self.params(cand) < params:
                     params, assignment = self.params(cand), dict(assignment, **{g.name: choice})
                     break
-        return params
+        return assignment, self.decode(assignment)
+
+    def largest_within(
+        self, budget: int | None, rng: random.Random, tries: int = 300
+    ) -> tuple[dict[str, Any], Candidate]:
+        """A largest-feasible candidate: the best of the repaired all-largest assignment and
+        `tries` random feasible samples (exact maximisation is a knapsack problem)."""
+        top = {g.name: g.largest() for g in self.genes}
+        best = self.repair(top, rng, budget)
+        for _ in range(tries):
+            a, cand = self.sample(rng, budget)
+            if self.params(cand) > self.params(best[1]):
+                best = (a, cand)
+        return best
 
     # --- sampling -------------------------------------------------------------------------
     def random_assignment(self, rng: random.Random, density: float | None = None) -> dict[str, Any]:
@@ -154,23 +170,24 @@ class BoundSpace:
     def repair(
         self, assignment: dict[str, Any], rng: random.Random, budget: int | None
     ) -> tuple[dict[str, Any], Candidate]:
-        """Shrink an over-budget assignment gene by gene (random order) until it fits."""
+        """Shrink an assignment one step at a time (a random gene each time) until it fits."""
         assignment = dict(assignment)
-        order = [g for g in self.genes if g.kind in ("size", "flag", "depth") and g.has_off or g.kind == "size"]
-        rng.shuffle(order)
-        for g in order:
+        shrinkable = [g for g in self.genes if g.kind in ("size", "flag", "depth", "switch")]
+        while True:
             cand = self.decode(assignment)
             if cand is not None and (budget is None or self.params(cand) <= budget):
                 return assignment, cand
-            smaller = sorted((c for c in g.choices if g.value_of(c) < g.value_of(assignment[g.name])), key=g.value_of)
-            if not smaller:
-                continue
-            trial = dict(assignment, **{g.name: smaller[-1] if len(smaller) > 1 else smaller[0]})
-            if self.decode(trial) is not None:
-                assignment = trial
-        cand = self.decode(assignment)
-        if cand is not None and (budget is None or self.params(cand) <= budget):
-            return assignment, cand
+            options = []
+            for g in shrinkable:
+                smaller = [c for c in g.choices if g.value_of(c) < g.value_of(assignment[g.name])]
+                if smaller:
+                    step = max(smaller, key=g.value_of)
+                    if self.decode(dict(assignment, **{g.name: step})) is not None:
+                        options.append((g.name, step))
+            if not options:
+                break
+            name, step = rng.choice(options)
+            assignment[name] = step
         raise UserError(
             f"no candidate of space {self.name!r} fits a budget of {budget:,} PEFT parameters "
             f"(the smallest has {self.min_params():,}); raise --budget or use a smaller space"

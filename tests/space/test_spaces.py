@@ -121,3 +121,23 @@ def test_described_family_binds(tmp_path):
     bound = bind_space(str(path), config)
     assert bound.dims.family == "mynet" and bound.dims.backbone_params is None
     assert bound.max_params() == 2 * 2 * (16 + 16)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_smallest_and_largest_within_budget(preset, minilm_config):
+    bound = bind_space(preset, minilm_config)
+    budget = parse_budget("0.5%", bound.dims.backbone_params)
+    _, small = bound.smallest()
+    assert bound.params(small) == bound.min_params() > 0
+    _, large = bound.largest_within(budget, random.Random(0), tries=50)
+    assert bound.params(large) <= budget
+    assert bound.params(large) > 0.9 * budget  # these spaces are fine-grained enough to fill it
+
+
+def test_repair_shrinks_an_over_budget_assignment(minilm_config):
+    bound = bind_space("full", minilm_config)
+    top = {g.name: g.largest() for g in bound.genes}
+    assignment, cand = bound.repair(top, random.Random(1), 50_000)
+    assert bound.params(cand) <= 50_000 and bound.decode(assignment) == cand
+    with pytest.raises(UserError, match="no candidate of space"):
+        bound.repair(top, random.Random(1), 10)
