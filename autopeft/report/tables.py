@@ -1,0 +1,79 @@
+"""The report's tables (front, baselines, all trials) as display DataFrames, and `front.md`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from autopeft.report.io import atomic_write_bytes
+from autopeft.report.run import RunData
+from autopeft.report.style import fmt_pct
+
+
+def _display(df: pd.DataFrame, first: list[tuple[str, str]]) -> pd.DataFrame:
+    """Human columns in a fixed order; `test_score` only when the search recorded one."""
+    out = pd.DataFrame(index=df.index)
+    for header, col in first:
+        out[header] = df[col]
+    out["configuration"] = df["config"]
+    out["score"] = df["score"].map(_num)
+    if df["test_score"].notna().any():
+        out["test score"] = df["test_score"].map(_num)
+    out["PEFT params"] = df["peft_params"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    out["% of backbone"] = df["peft_pct"].map(lambda v: "" if pd.isna(v) else fmt_pct(v))
+    out["head params"] = df["head_params"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    out["fidelity"] = df["fidelity"].fillna("")
+    out["wall (s)"] = df["wall_s"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+    return out.reset_index(drop=True)
+
+
+def front_table(run: RunData) -> pd.DataFrame:
+    """The front, fewest parameters first."""
+    return _display(run.front.sort_values("peft_params"), [("trial", "trial"), ("methods", "mix")])
+
+
+def baselines_table(run: RunData) -> pd.DataFrame:
+    """The hand-designed baselines that completed, fewest parameters first."""
+    return _display(run.baselines.sort_values("peft_params"), [("baseline", "label"), ("trial", "trial")])
+
+
+def trials_table(run: RunData) -> pd.DataFrame:
+    """Every trial in order, with its state and, for failures, the reason."""
+    t = run.trials.sort_values("seq")
+    out = _display(t, [("trial", "trial"), ("state", "state"), ("strategy", "strategy"), ("methods", "mix")])
+    reason = next((c for c in ("reason", "error", "fail_reason") if c in t), None)
+    if reason:
+        out["reason"] = t[reason].fillna("").astype(str).to_numpy()
+    return out
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table (no tabulate dependency)."""
+    def cell(value: object) -> str:
+        return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).replace("|", r"\|")
+
+    numeric = {"trial", "score", "test score", "PEFT params", "% of backbone", "head params", "wall (s)"}
+    lines = ["| " + " | ".join(df.columns) + " |",
+             "|" + "|".join("---:" if c in numeric else "---" for c in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_front_md(run: RunData, path: Path) -> Path:
+    """`front.md`: the run in one line, the front as a table, the baselines beside it."""
+    meta = run.meta
+    budget = f"budget {fmt_pct(run.budget_pct)}" if run.budget_pct else "no budget recorded"
+    parts = [f"# Pareto front: {meta.get('task', 'task')} on {meta.get('model', 'model')}", "",
+             f"Strategy {meta.get('strategy') or run.name}, {budget}, metric {run.metric}; "
+             f"{len(run.front)} members out of {len(run.completed)} completed trials.", ""]
+    if meta.get("command"):
+        parts += [f"`{meta['command']}`", ""]
+    parts += [to_markdown(front_table(run)) if len(run.front) else "_No completed trial yet._", ""]
+    if len(run.baselines):
+        parts += ["## Hand-designed baselines", "", to_markdown(baselines_table(run)), ""]
+    return atomic_write_bytes(path, "\n".join(parts).encode())
+
+
+def _num(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.4f}"
