@@ -52,22 +52,23 @@ def save_trial_weights(path: str | Path, attached_peft: Any, meta: dict[str, Any
     `meta` needs `backbone` (model id or path) and `task`; `id2label` (list of names, or a dict
     index -> name) and `problem_type` default to the model config's. Other keys go to `extra`.
     Folds training-only reparameterisations (the prefix MLP) first: call it after training."""
-    from safetensors.torch import save_file
-
-    model = attached_peft.model
     attached_peft.fold()
     state = attached_peft.state_dict()
-    tensors = {name: t.detach().to("cpu").clone().contiguous() for name, t in state.items()}
+    return write_trial_weights(path, state, trial_metadata(attached_peft.model, attached_peft.candidate, state, meta))
+
+
+def trial_metadata(model: Any, candidate: Any, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, str]:
+    """The metadata of a trial weight file, for a worker that has the model and a folded state dict."""
     id2label = _labels(meta.get("id2label", getattr(model.config, "id2label", None)))
     problem = meta.get("problem_type") or getattr(model.config, "problem_type", None)
     problem = problem or "single_label_classification"
     missing = [k for k in ("backbone", "task") if not meta.get(k)]
     if missing:
-        raise ValueError(f"save_trial_weights: meta needs {', '.join(missing)}")
-    metadata = {
+        raise ValueError(f"trial weights: meta needs {', '.join(missing)}")
+    return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "candidate": attached_peft.candidate.to_json(),
+        "candidate": candidate.to_json(),
         "backbone": str(meta["backbone"]),
         "config_hash": config_hash(model.config),
         "weights_hash": weights_hash(model, exclude=state),
@@ -77,6 +78,13 @@ def save_trial_weights(path: str | Path, attached_peft: Any, meta: dict[str, Any
         "num_labels": str(model.config.num_labels),
         "extra": json.dumps({k: v for k, v in meta.items() if k not in _CORE}, default=str, sort_keys=True),
     }
+
+
+def write_trial_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors (contiguous, unshared copies) and metadata atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {name: t.detach().to("cpu").clone().contiguous() for name, t in state.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
