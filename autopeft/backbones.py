@@ -110,6 +110,7 @@ def load_task_model(
     dropout: float = DEFAULT_DROPOUT,
 ) -> Any:
     """The transformers task model (sequence or image classification) on the backbone, in train mode."""
+    import torch
     import transformers
     from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
 
@@ -128,10 +129,14 @@ def load_task_model(
         config.pad_token_id = eos[0] if isinstance(eos, list) else eos  # decoders need it to pool
     vision = is_vision(config.to_dict())
     cls = AutoModelForImageClassification if vision else AutoModelForSequenceClassification
-    try:
-        task_model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True)
-    except OSError:
-        raise _hub_unreachable(model) from None
+    # weights missing from the checkpoint (a head, sometimes a pooler) are drawn at random: a fixed
+    # seed makes every load of one checkpoint identical, so reused and fresh workers agree
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            task_model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32)
+        except OSError:
+            raise _hub_unreachable(model) from None
     task_model.train()
     return task_model
 

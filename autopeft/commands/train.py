@@ -80,7 +80,7 @@ def _mean_reports(reports: list[dict[str, dict[str, float]]]) -> dict[str, dict[
 
 
 def train(
-    candidate: Annotated[str, typer.Argument(help="a candidate JSON file or a baseline name (lora-r8, houlsby@rf64, …)")],
+    candidate: Annotated[str, typer.Argument(help="a candidate JSON file or a baseline (lora-r8, houlsby@rf64, …)")],
     task: Annotated[str, typer.Option("--task", "-t", help="a task name (see `autopeft tasks`), a CSV/JSON/parquet "
                                       "file, a dataset directory or a hub dataset id")],
     model: Annotated[str, typer.Option("--model", "-m", help="minilm, vit-fmnist, a local directory or a hub id")]

@@ -59,7 +59,8 @@ def store(key: str, spec: TaskSpec, splits: dict[str, EncodedSplit], info: dict[
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
         for name, split in splits.items():
-            save_file({k: np.ascontiguousarray(v) for k, v in split.tensors().items()}, str(tmp / f"{name}.safetensors"))
+            arrays = {k: np.ascontiguousarray(v) for k, v in split.tensors().items()}
+            save_file(arrays, str(tmp / f"{name}.safetensors"))
         meta = {"spec": dataclasses.asdict(spec), "splits": list(splits), "info": info}
         (tmp / "task.json").write_text(json.dumps(meta, indent=1))
         try:

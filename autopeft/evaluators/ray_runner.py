@@ -38,7 +38,8 @@ class RayRunner:
     """Evaluates jobs on `workers` Ray actors (a local cluster of workers × cpus, or `address`)."""
 
     def __init__(self, spec: WorkerSpec, workers: int = 2, address: str | None = None,
-                 cpus_per_worker: int | None = None, gpus_per_worker: float = 0.0) -> None:
+                 cpus_per_worker: int | None = None, gpus_per_worker: float = 0.0,
+                 actor_body: type = _WorkerActor) -> None:
         try:
             import ray
         except ImportError:
@@ -68,7 +69,7 @@ class RayRunner:
             self._owns_ray = True
         else:
             self._owns_ray = False
-        self._actor_cls = ray.remote(num_cpus=cpus, num_gpus=gpus_per_worker)(_WorkerActor)
+        self._actor_cls = ray.remote(num_cpus=cpus, num_gpus=gpus_per_worker)(actor_body)
         self.actors = [self._new_actor() for _ in range(workers)]
 
     def _new_actor(self) -> Any:

@@ -91,8 +91,8 @@ class Worker:
         try:
             candidate = Candidate.from_json(job.candidate)
         except Exception as exc:
-            return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, reason=f"bad candidate: {exc}",
-                              candidate=job.candidate, fidelity=job.fidelity.label())
+            return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, candidate=job.candidate,
+                              reason=f"bad candidate: {exc}", fidelity=job.fidelity.label())
         splits = self.task.splits
         missing = [s for s in (job.split, *job.report_splits) if s not in splits]
         if missing:
