@@ -148,7 +148,7 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
          ray_address: str | None) -> list[Any]:
     from rich.console import Console
 
-    from autopeft.evaluators.runners import make_runner
+    from autopeft.evaluators.runners import InProcessRunner, make_runner
     from autopeft.evaluators.worker import Job
 
     console = Console(stderr=True)
@@ -163,7 +163,12 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
             what = f"{r.metric} {r.score:.4f}" if r.ok else f"failed: {r.reason}"
             console.print(f"seed {jobs[i].seed}: {what}  ({r.steps} steps, {r.wall_s:.0f} s)")
 
-        with console.status(f"training {len(jobs)} seed(s) at {fid.label()} …"):
+        with console.status(f"training {len(jobs)} seed(s) at {fid.label()} …") as status:
+            if isinstance(runner, InProcessRunner):
+                def step(i: int, s: int, total: int, loss: float) -> None:
+                    status.update(f"seed {jobs[i].seed}: step {s}/{total}, loss {loss:.3f}")
+
+                return runner.run(jobs, show, step)
             return runner.run(jobs, show)
     finally:
         runner.close()

@@ -34,11 +34,13 @@ class InProcessRunner:
             self._worker = Worker(self.spec)
         return self._worker
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[EvalResult]:
-        """Evaluate jobs one after another."""
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None,
+            progress: Callable[[int, int, int, float], None] | None = None) -> list[EvalResult]:
+        """Evaluate jobs one after another; `progress(job, step, total, loss)` follows the training."""
         results = []
         for i, job in enumerate(jobs):
-            result = self.worker.evaluate(job)
+            step_cb = (lambda s, t, loss, i=i: progress(i, s, t, loss)) if progress is not None else None
+            result = self.worker.evaluate(job, step_cb)
             results.append(result)
             if on_result is not None:
                 on_result(i, result)

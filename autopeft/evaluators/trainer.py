@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ HEAD_LR = 1e-3  # the task head's rate (HF peft's LoRA reference on tweets used 
 MAX_GRAD_NORM = 1.0
 EVAL_BATCH = 128
 LOSS_WINDOW = 20  # steps averaged into the reported train loss
+Progress = Callable[[int, int, float], None]  # (step, total steps, loss), called after each step
 
 
 def seed_everything(seed: int) -> None:
@@ -116,7 +118,8 @@ class CandidateFailed(Exception):
 
 
 def _train(model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity, seed: int, device: Any,
-           head_lr: float, pad_to: int | None, group_by_length: bool, result: EvalResult) -> None:
+           head_lr: float, pad_to: int | None, group_by_length: bool, result: EvalResult,
+           progress: Progress | None) -> None:
     regression = task.spec.problem_type == REGRESSION
     train = task.splits["train"]
     if fidelity.data < 1.0:
@@ -143,6 +146,8 @@ def _train(model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelit
         optimizer.zero_grad(set_to_none=True)
         losses.append(value)
         result.steps = step + 1
+        if progress is not None:
+            progress(step + 1, total, value)
     result.train_loss = float(np.mean(losses[-LOSS_WINDOW:])) if losses else None
 
 
@@ -159,6 +164,7 @@ def train_and_score(
     head_lr: float = HEAD_LR,
     pad_to: int | None = None,
     group_by_length: bool = True,
+    progress: Progress | None = None,
 ) -> EvalResult:
     """Attach `candidate`, train it at `fidelity`, score it on `split` (and `report_splits`), detach."""
     from autopeft.methods.attach import apply
@@ -176,7 +182,7 @@ def train_and_score(
             model.to(device)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
-            _train(model, task, attached, fidelity, seed, device, head_lr, pad_to, group_by_length, result)
+            _train(model, task, attached, fidelity, seed, device, head_lr, pad_to, group_by_length, result, progress)
             regression = task.spec.problem_type == REGRESSION
             values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
             result.metrics, result.score = values, values["score"]

@@ -82,8 +82,10 @@ class Worker:
         self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout)
         self.model.to(self.device)
 
-    def evaluate(self, job: Job) -> EvalResult:
-        """Train and score one candidate; a failure comes back as a `failed` result."""
+    def evaluate(self, job: Job, progress: Any = None) -> EvalResult:
+        """Train and score one candidate; a failure comes back as a `failed` result.
+
+        `progress(step, total, loss)` is called after every optimizer step when given."""
         from autopeft.evaluators.result import FAILED
         from autopeft.evaluators.trainer import train_and_score
         from autopeft.space.candidate import Candidate
@@ -100,7 +102,8 @@ class Worker:
                               reason=f"task {self.task.spec.name} has no split {missing[0]!r} ({', '.join(splits)})")
         pad_to = None if self.spec.dynamic_padding else self.spec.max_length
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
-                               job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length)
+                               job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
+                               progress)
 
     def threads(self) -> int:
         """torch's intra-op thread count in this worker."""

@@ -46,7 +46,7 @@ def tiny_vit(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     folder = tmp_path_factory.mktemp("tiny-vit")
     config = ViTConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=32, num_hidden_layers=2,
-                       num_attention_heads=2, intermediate_size=64)
+                       num_attention_heads=2, intermediate_size=64, initializer_range=0.2)
     torch.manual_seed(0)
     ViTModel(config).save_pretrained(folder)
     return str(folder)

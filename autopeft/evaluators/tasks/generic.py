@@ -70,7 +70,8 @@ def _standardise(ds: Any, where: str, text_cols: list[str] | None, label_col: st
         index = {n: i for i, n in enumerate(names)}
         ids = [float(v) for v in ds[label]] if problem == REGRESSION else [index[str(v)] for v in ds[label]]
     if image is not None:
-        out = ds.select_columns([image]).rename_column(image, IMAGE).add_column(LABEL, ids)
+        out = ds.select_columns([image])
+        out = (out if image == IMAGE else out.rename_column(image, IMAGE)).add_column(LABEL, ids)
         kind, pair = "image", False
     else:
         cols = text_cols or next((c for c in TEXT_DEFAULTS if all(x in columns for x in c)), None)
@@ -124,7 +125,10 @@ def load_dir(path: Path, text_cols: list[str] | None = None, label_col: str | No
         if is_dataset_dir(path):
             dd = datasets.load_from_disk(str(path))
         elif is_image_folder(path):
-            dd = datasets.load_dataset("imagefolder", data_dir=str(path))
+            from autopeft.evaluators.cache import cache_root
+
+            datasets.disable_progress_bars()
+            dd = datasets.load_dataset("imagefolder", data_dir=str(path), cache_dir=str(cache_root() / "datasets"))
         else:
             raise UserError(f"{path} is neither a save_to_disk directory nor an image folder; "
                             "pass a CSV/JSON/parquet file, a save_to_disk directory, or class sub-folders of images")
@@ -142,8 +146,10 @@ def load_hub(repo: str, text_cols: list[str] | None = None, label_col: str | Non
                         "save_to_disk elsewhere and pass its directory as --task DIR")
     import datasets
 
+    from autopeft.evaluators.cache import cache_root
+
     try:
-        dd = datasets.load_dataset(repo)
+        dd = datasets.load_dataset(repo, cache_dir=str(cache_root() / "datasets"))
     except Exception as exc:
         raise UserError(f"cannot load the hub dataset {repo}: {str(exc).splitlines()[0]}") from None
     fp = file_fingerprint([], FORMAT, repo, {s: d._fingerprint for s, d in dd.items()}, text_cols, label_col)
