@@ -22,7 +22,7 @@ app = typer.Typer(
 app.add_typer(space_cmd.app, name="space")
 
 # Other command groups register themselves: each module has `register(app)`.
-for _module in ("train", "tasks", "export", "report"):
+for _module in ("train", "tasks", "export", "report", "search"):
     if find_spec(f"autopeft.commands.{_module}") is not None:
         import_module(f"autopeft.commands.{_module}").register(app)
 

@@ -1,0 +1,117 @@
+"""`autopeft search`: search PEFT configurations for a task within a parameter budget.
+
+Imports torch, optuna and botorch only when it runs, so `autopeft --help` stays instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Opt = typer.Option
+
+
+def search(
+    task: Annotated[str | None, Opt("--task", "-t", help="a task name (see `autopeft tasks`), a CSV/JSON/parquet "
+                                    "file, a dataset directory or a hub dataset id")] = None,
+    budget: Annotated[str, Opt(help="PEFT parameters allowed: 0.5%, 0.005 or a count (120k, 1.2M)")] = "0.5%",
+    model: Annotated[str, Opt("--model", "-m", help="minilm (embedded), a local directory or a hub id")] = "minilm",
+    space: Annotated[str | None, Opt(help="a preset (full, autopeft, noah, lora) or a space YAML file "
+                                     "(default: full; autopeft for --strategy autopeft-paper)")] = None,
+    strategy: Annotated[str, Opt(help="random, tpe, nsga2, mobo or autopeft-paper")] = "mobo",
+    trials: Annotated[int | None, Opt(help="trained trials to run (default 12, or unlimited with --time-limit)")]
+    = None,
+    time_limit: Annotated[str | None, Opt(help="stop after this long: 90s, 30m, 2h")] = None,
+    fidelity: Annotated[str, Opt(help="smoke|quick|standard|paper and/or steps=N,data=F,eval=M")] = "quick",
+    workers: Annotated[int | None, Opt(help="Ray workers on this machine (trials run in parallel); 1 = in-process")]
+    = None,
+    ray_address: Annotated[str | None, Opt(help="an existing Ray cluster's address")] = None,
+    out: Annotated[Path | None, Opt(help="run directory (default runs/<task>-<date>-<time>)")] = None,
+    seed: Annotated[int, Opt(help="seed of the strategy and of every trial's training")] = 0,
+    baselines: Annotated[bool, Opt(help="also train the hand-designed baselines that fit the budget")] = False,
+    resume: Annotated[Path | None, Opt(help="continue the search in this run directory")] = None,
+    keep_weights: Annotated[str, Opt(help="keep trained PEFT+head weights: none, front or all")] = "front",
+    plot_every: Annotated[int, Opt(help="redraw report/pareto.png every N trials (0: only at the end)")] = 0,
+    data_dir: Annotated[str | None, Opt(help="local data for GLUE tasks (GLUE TSV, save_to_disk, CSV)")] = None,
+    text_cols: Annotated[str | None, Opt(help="text column(s) of a custom task: COL or COL1,COL2")] = None,
+    label_col: Annotated[str | None, Opt(help="label column of a custom task (default label)")] = None,
+    storage: Annotated[str | None, Opt(help="an Optuna storage URL for the study (default: study.db in the run "
+                                       "directory; postgresql://… to share one)")] = None,
+) -> None:
+    """Search hybrid PEFT configurations for TASK within --budget; writes the run directory and prints the front."""
+    from rich.console import Console
+
+    from autopeft.search.api import search as run_search
+
+    console = Console(stderr=True)
+    bar = _Bar(console)
+    result = run_search(
+        task, budget=budget, model=model, space=space, strategy=strategy, trials=trials, time_limit=time_limit,
+        fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed, baselines=baselines,
+        resume=resume, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir, text_cols=text_cols,
+        label_col=label_col, storage=storage, on_start=bar.start, on_progress=bar.update)
+    bar.stop()
+    _print_front(result, Console())
+
+
+class _Bar:
+    """A rich progress bar: trials done, best score, front size, hypervolume, time left."""
+
+    def __init__(self, console: Any):
+        self.console, self.progress, self.task = console, None, None
+
+    def start(self, s: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        what = "resuming" if s.resumed else "search"
+        self.console.print(f"[bold]{what}[/bold] {s.run_dir}  ({s.strategy}, space {s.bound.name}, budget "
+                           f"{s.budget_params:,} PEFT params, fidelity {s.fidelity}, {s.trials} trials)")
+        self.progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=self.console)
+        self.task = self.progress.add_task("search", total=s.trials if s.trials < 10**6 else None, info="")
+        self.progress.start()
+
+    def update(self, p: Any) -> None:
+        import time
+
+        if self.progress is None:
+            return
+        best = f"{p.best_score:.4f}" if p.best_score is not None else "-"
+        left = ""
+        if p.deadline is not None:
+            left = f" left {max(0, p.deadline - time.monotonic()) / 60:.1f}m"
+        info = f"best {best} front {p.front_size} HV {p.hypervolume:.4f}{left}"
+        self.progress.update(self.task, completed=p.done, info=info)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _print_front(result: Any, console: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    front = result.front
+    table = Table("trial", "score", "test", "PEFT params", "%", "head", "candidate",
+                  title=f"Pareto front ({len(front)} of {int((result.trials['kind'] == 'search').sum())} trials; "
+                        f"hypervolume {result.hypervolume:.4f})")
+    for r in front.itertuples():
+        test = f"{r.test_score:.4f}" if r.test_score == r.test_score and r.test_score is not None else "-"
+        table.add_row(str(r.trial), f"{r.score:.4f}", test, f"{int(r.peft_params):,}", f"{r.peft_pct:.3f}",
+                      f"{int(r.head_params):,}" if r.head_params == r.head_params else "-", escape(r.summary))
+    base = result.trials[(result.trials["kind"] == "baseline") & (result.trials["state"] == "complete")]
+    console.print(table)
+    if len(base):
+        bt = Table("baseline", "score", "PEFT params", "%", title="baselines (not in the front)")
+        for r in base.itertuples():
+            bt.add_row(escape(r.name), f"{r.score:.4f}", f"{int(r.peft_params):,}", f"{r.peft_pct:.3f}")
+        console.print(bt)
+    console.print(f"stopped: {result.stopped}")
+    console.print(f"run directory: {result.run_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `autopeft search` to the CLI."""
+    app.command(name="search")(search)

@@ -1,0 +1,142 @@
+"""`autopeft.search(...)`: the Python entry point behind `autopeft search`."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autopeft.errors import UserError
+from autopeft.search import record, tables
+from autopeft.search.evaluator import Evaluator
+from autopeft.search.loop import LoopConfig, Progress, StudyLoop, finished_info, plot
+from autopeft.search.settings import Settings, resolve_settings
+from autopeft.search.strategies import strategy_class
+from autopeft.search.strategies.base import Context
+
+
+@dataclass
+class SearchResult:
+    """A finished (or stopped) search: its directory, all trials and the Pareto front."""
+
+    run_dir: Path
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    hypervolume: float
+    stopped: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"SearchResult({self.run_dir}, {len(self.trials)} trials, front of {len(self.front)}, "
+                f"hypervolume {self.hypervolume:.4f})")
+
+
+def search(task: str | None = None, *, budget: str | int | float = "0.5%", model: str = "minilm",
+           space: str | None = None, strategy: str = "mobo", trials: int | None = None,
+           time_limit: str | float | None = None, fidelity: str = "quick", workers: int | None = None,
+           ray_address: str | None = None, out: str | Path | None = None, seed: int = 0,
+           baselines: bool = False, resume: str | Path | None = None, keep_weights: str = "front",
+           plot_every: int = 0, data_dir: str | None = None, text_cols: str | None = None,
+           label_col: str | None = None, storage: str | None = None,
+           strategy_options: dict[str, Any] | None = None, evaluator: Evaluator | None = None,
+           on_start: Callable[[Settings], None] | None = None,
+           on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
+    """Search PEFT configurations for `task` within `budget`; returns the trials and the Pareto front.
+
+    `evaluator` replaces the trainer (tests, benchmarks); `resume` continues the run in that directory
+    (its run.json gives the settings; `trials`, `time_limit`, `workers` may be changed).
+    """
+    given = {k: v for k, v in dict(
+        task=task, budget=budget, model=model, space=space, strategy=strategy, trials=trials,
+        time_limit=time_limit, fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed,
+        baselines=baselines, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir,
+        text_cols=text_cols, label_col=label_col, storage=storage,
+        strategy_options=strategy_options or {}).items()}
+    s = resolve_settings(given, resume, synthetic=evaluator is not None)
+    cls = strategy_class(s.strategy)
+    own = evaluator is None
+    if own:
+        from autopeft.search.runner import make_evaluator
+
+        evaluator = make_evaluator(s)
+    try:
+        return _run(s, cls, evaluator, on_start, on_progress)
+    finally:
+        if own:
+            evaluator.close()
+
+
+def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> SearchResult:
+    bound = s.bound
+    bound.num_labels = getattr(evaluator, "num_labels", bound.num_labels)
+    s.chance = float(evaluator.chance) if s.chance is None else s.chance
+    storage = record.make_storage(s.storage)
+    study = record.open_study(s.storage, sampler=cls.sampler(s.seed, s.strategy_options), storage=storage)
+    bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if s.baselines else None
+    ctx = Context(bound, s.budget_params, study, s.fidelity, s.seed, s.chance)
+    strat = cls(ctx, **s.strategy_options)
+    info = s.run_info() | {"strategy_info": strat.info(), "metric": getattr(evaluator, "metric", None),
+                           "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tables.write_run_json(s.run_dir, info)
+    if on_start:
+        on_start(s)
+    cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, s.workers), s.seed, s.keep_weights,
+                     s.plot_every, s.fitted_baselines() if s.baselines else [])
+    loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress)
+    status = "interrupted"
+    try:
+        loop.run()
+        status = "finished"
+        _score_front_on_test(loop, evaluator)
+    finally:
+        info |= finished_info(loop) | {"status": status, "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        tables.write_run_json(s.run_dir, info)
+    loop._refresh()
+    if s.plot_every:
+        plot(str(s.run_dir))
+    df = loop.frame
+    return SearchResult(s.run_dir, df, tables.front_frame(df), loop.progress.hypervolume, loop.stop_reason, info)
+
+
+def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
+    """DESIGN: when a search ends, the front's members are scored on the reporting split."""
+    report = getattr(evaluator, "report", None)
+    if report is None or loop.frame is None:
+        return
+    from autopeft.search.evaluator import Job
+    from autopeft.space.candidate import Candidate
+
+    study = loop.study
+    front = loop.frame[loop.frame["front"] & (loop.frame["kind"] == "search")]
+    from autopeft.search.weights import weights_path
+
+    jobs = []
+    for r in front.itertuples():
+        if f"test:{int(r.trial)}" in study.user_attrs:
+            continue
+        path = weights_path(loop.cfg.run_dir, int(r.trial))
+        jobs.append(Job(int(r.trial), Candidate.from_json(r.candidate), loop.ctx.fidelity, loop.cfg.seed,
+                        split="test", weights=str(path) if path.is_file() else None))
+    if not jobs:
+        return
+
+    def on_result(job: Job, result) -> None:
+        if result.ok and result.score is not None:
+            study.set_user_attr(f"test:{job.trial}", result.score)
+
+    report(jobs, on_result)
+    loop._refresh()
+
+
+def default_run_dir(task: str) -> Path:
+    """runs/<task>-<date>-<time> under the current directory."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(task).stem if ("/" in task or "." in task) else task)
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+__all__ = ["SearchResult", "UserError", "search"]

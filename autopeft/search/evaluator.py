@@ -1,0 +1,107 @@
+"""What the study loop needs from an evaluator, and a synthetic one for tests and experiments.
+
+The loop hands a batch of jobs to `Evaluator.evaluate` and records each result as it arrives
+(`on_result`), so a trial finished early in a batch is never lost when a later one is killed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from autopeft.evaluators.result import FAILED, OK, EvalResult
+from autopeft.space.candidate import Candidate
+
+
+@dataclass(frozen=True)
+class Job:
+    """One trial to run: its number in the study, the candidate, the fidelity label and the seed."""
+
+    trial: int
+    candidate: Candidate
+    fidelity: str
+    seed: int = 0
+    split: str = "dev"
+    weights: str | None = None  # kept weights of the trial (report scoring loads them instead of retraining)
+
+
+OnResult = Callable[[Job, EvalResult], None]
+
+
+class Evaluator(Protocol):
+    """Trains and scores candidates. `evaluate` calls `on_result` once per job, as each finishes."""
+
+    metric: str
+    chance: float  # the score of predicting the majority class (0 for MCC/correlations)
+
+    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SyntheticEvaluator:
+    """A known function of the candidate, no training: for tests and strategy benchmarks.
+
+    The score rises with a saturating, method-weighted capacity (each method has its own value per
+    parameter and a bonus for being spread across layers), minus a small penalty for mixing too
+    many methods, plus optional noise -- enough structure that a model should beat random search.
+    """
+
+    metric = "accuracy"
+
+    def __init__(self, noise: float = 0.0, delay_s: float = 0.0, fail_every: int = 0, chance: float = 0.4,
+                 seed: int = 0):
+        self.noise, self.delay_s, self.fail_every, self.chance, self.seed = noise, delay_s, fail_every, chance, seed
+        self.calls = 0
+
+    def score(self, cand: Candidate, seed: int = 0) -> float:
+        """The noiseless objective plus seeded noise."""
+        weights = {"lora": 1.0, "parallel_adapter": 0.8, "serial_adapter": 0.6, "prefix": 0.5,
+                   "ia3": 0.9, "bitfit": 0.7, "prompt": 0.3}
+        layers = cand.layers
+        n = max(1, len(layers))
+        cap = 0.0
+        for method, w in weights.items():
+            sizes = [sum(layer[method].values()) for layer in layers if method in layer]
+            if sizes:
+                spread = len(sizes) / n
+                cap += w * math.log1p(sum(sizes)) * (0.5 + spread)
+        quality = 1 - math.exp(-cap / 12)
+        penalty = 0.02 * max(0, len(cand.methods) - 3)
+        value = self.chance + (0.95 - self.chance) * quality - penalty
+        if self.noise:
+            import random
+
+            value += random.Random(f"{cand.key}-{seed}-{self.seed}").gauss(0, self.noise)
+        return value
+
+    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
+        """Score each job in turn (sleeping `delay_s` to mimic training)."""
+        for job in jobs:
+            self.calls += 1
+            t0 = time.perf_counter()
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            if self.fail_every and self.calls % self.fail_every == 0:
+                res = EvalResult(FAILED, self.metric, reason="synthetic failure", fidelity=job.fidelity,
+                                 seed=job.seed, candidate=cand_json(job))
+            else:
+                s = self.score(job.candidate, job.seed)
+                res = EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split,
+                                 fidelity=job.fidelity, seed=job.seed, candidate=cand_json(job))
+            res.wall_s = time.perf_counter() - t0
+            on_result(job, res)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def cand_json(job: Job) -> str:
+    """The job's candidate as canonical JSON."""
+    return job.candidate.to_json()
+
+
+__all__ = ["Evaluator", "FAILED", "Job", "OK", "OnResult", "SyntheticEvaluator"]

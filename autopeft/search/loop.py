@@ -1,0 +1,226 @@
+"""The study loop: ask a batch -> evaluate -> record each result as it arrives -> tell.
+
+Ends at `target` counted trials (complete or failed), at the time limit, or when the strategy
+has nothing new to propose. Every finished trial rewrites trials.csv and front.csv.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from autopeft.search import record, tables, weights
+from autopeft.search.evaluator import Evaluator, Job
+from autopeft.search.pareto import hypervolume
+from autopeft.search.record import Observation
+from autopeft.search.strategies.base import Context, Proposal, Strategy
+from autopeft.space.candidate import Candidate
+
+
+@dataclass
+class Progress:
+    """What the progress bar shows."""
+
+    done: int = 0
+    target: int = 0
+    best_score: float | None = None
+    front_size: int = 0
+    hypervolume: float = 0.0
+    deadline: float | None = None  # time.monotonic() value
+    last: str = ""
+
+
+@dataclass
+class LoopConfig:
+    """Settings of one search's loop."""
+
+    run_dir: str
+    target: int
+    time_limit_s: float | None = None
+    batch: int = 1
+    seed: int = 0
+    keep_weights: str = "front"
+    plot_every: int = 0
+    baselines: list[tuple[str, Candidate]] = field(default_factory=list)
+
+
+class StudyLoop:
+    """Runs one search over a study; safe to construct again over the same study to resume."""
+
+    def __init__(self, cfg: LoopConfig, ctx: Context, strategy: Strategy, evaluator: Evaluator,
+                 baseline_study: optuna.Study | None = None,
+                 on_progress: Callable[[Progress], None] | None = None):
+        self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
+        self.study, self.bstudy = ctx.study, baseline_study
+        self.on_progress = on_progress or (lambda _p: None)
+        self.progress = Progress(target=cfg.target)
+        self.started = time.monotonic()
+        if cfg.time_limit_s:
+            self.progress.deadline = self.started + cfg.time_limit_s
+        self.frame: pd.DataFrame | None = None
+        self.stop_reason = ""
+
+    # --- resume ---------------------------------------------------------------------------
+    def recover(self) -> list[optuna.trial.FrozenTrial]:
+        """Mark trials left RUNNING (a killed search) interrupted; return those still to re-run.
+
+        Storage heartbeats only work inside `study.optimize`, so with ask/tell the loop does this itself.
+        """
+        todo = []
+        for study in (self.study, self.bstudy):
+            if study is None:
+                continue
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+                study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+                study._storage.set_trial_user_attr(t._trial_id, "reason", "the search stopped while it ran")
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        trials = self.study.get_trials(deepcopy=False)
+        rerun = {t.user_attrs.get("rerun_of") for t in trials}
+        for t in trials:
+            if record.status_of(t) == "interrupted" and t.number not in rerun and t.user_attrs.get("candidate"):
+                todo.append(t)
+        history = [o for t in trials if (o := record.observation(t)) and o.status in record.COUNTED]
+        self.ctx.seen |= {o.candidate.key for o in history} | {
+            Candidate.from_json(t.user_attrs["candidate"]).key for t in todo}
+        # rejected/duplicate proposals stay in the study, where Optuna samplers read them directly
+        self.strategy.rebuild(history)
+        return todo
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run to the target; returns why it stopped."""
+        reruns = self.recover()
+        self._refresh()
+        self._run_baselines()
+        while True:
+            done = record.counted(self.study.get_trials(deepcopy=False))
+            self.progress.done = done
+            if done >= self.cfg.target:
+                self.stop_reason = "reached the requested trials"
+                break
+            if self._time_left() <= 0:
+                self.stop_reason = "time limit"
+                break
+            n = min(self.cfg.batch, self.cfg.target - done)
+            batch = [self._rerun(t) for t in reruns[:n]]
+            reruns = reruns[n:]
+            if len(batch) < n:
+                batch += self.strategy.ask(n - len(batch))
+            if not batch:
+                self.stop_reason = "the space has no new feasible candidate"
+                break
+            observations = self._evaluate(self.study, batch, "search")
+            self.strategy.tell(observations)
+        self._refresh()
+        return self.stop_reason
+
+    def _time_left(self) -> float:
+        if self.progress.deadline is None:
+            return float("inf")
+        return self.progress.deadline - time.monotonic()
+
+    def _rerun(self, t: optuna.trial.FrozenTrial) -> Proposal:
+        cand = Candidate.from_json(t.user_attrs["candidate"])
+        return self.strategy.open_trial(cand, dict(t.params) or None, rerun_of=t.number)
+
+    def _run_baselines(self) -> None:
+        if not self.cfg.baselines or self.bstudy is None:
+            return
+        done = {t.user_attrs.get("name") for t in self.bstudy.get_trials(deepcopy=False)
+                if record.status_of(t) in record.COUNTED}
+        todo = []
+        for name, cand in self.cfg.baselines:
+            if name in done:
+                continue
+            attrs = record.start_attrs(cand, self.ctx.space, "baseline", self.ctx.fidelity, name=name)
+            trial = record.create_running(self.bstudy, None, self.ctx.space, attrs)
+            todo.append(Proposal(trial, cand, None))
+        if todo:
+            self._evaluate(self.bstudy, todo, "baseline")
+
+    def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
+        by_number = {p.trial.number: p for p in batch}
+        out: list[Observation] = []
+        jobs = [Job(p.trial.number, p.candidate, self.ctx.fidelity, self.cfg.seed) for p in batch]
+
+        def on_result(job: Job, result) -> None:
+            prop = by_number.pop(job.trial)
+            status = record.finish(study, prop.trial, result, self.ctx.budget)
+            label = job.trial if kind == "search" else f"b{job.trial}"
+            if self.cfg.keep_weights != "none" and status == "complete" and result.state:
+                weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
+            out.append(Observation(job.trial, status, prop.candidate, prop.assignment,
+                                   int(prop.trial.user_attrs["peft_params"]), result.score))
+            self._refresh(prop.trial if kind == "search" else None)
+            self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
+            self.on_progress(self.progress)
+
+        try:
+            self.evaluator.evaluate(jobs, on_result)
+        finally:
+            for prop in by_number.values():  # Ctrl-C or a crash: nothing completed is lost
+                prop.trial.set_user_attr("status", "interrupted")
+                study.tell(prop.trial, state=TrialState.FAIL)
+            if by_number:
+                self._refresh()
+        return out
+
+    def _weights_meta(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
+        meta = getattr(self.evaluator, "weights_metadata", None)
+        if meta is not None:
+            try:
+                return meta(candidate, state)
+            except Exception as exc:  # metadata is a convenience; the tensors must still be kept
+                print(f"warning: weight metadata: {exc}")
+        return {"candidate": candidate.to_json()}
+
+    # --- the record's plain files ---------------------------------------------------------
+    def _refresh(self, trial: optuna.Trial | None = None) -> None:
+        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity)
+        front = df[df["front"]]
+        hv = hypervolume(front["score"].astype(float), front["peft_params"].astype(float),
+                         self.ctx.chance, self.ctx.budget) if len(front) else 0.0
+        if trial is not None:
+            # the front's progress: the hypervolume right after this trial (a finished trial's own
+            # attributes are read-only in Optuna, so it goes in the study's)
+            self.study.set_user_attr(f"hv:{trial.number}", hv)
+            df.loc[(df["kind"] == "search") & (df["trial"] == trial.number), "hypervolume"] = hv
+        tables.write_tables(self.cfg.run_dir, df)
+        if self.cfg.keep_weights == "front":
+            weights.prune(self.cfg.run_dir, {int(t) for t in front["trial"]})
+        self.frame = df
+        self.progress.front_size = len(front)
+        self.progress.hypervolume = hv
+        scores = df[(df["kind"] == "search") & (df["state"] == "complete")]["score"]
+        self.progress.best_score = float(scores.max()) if len(scores) else None
+        self.progress.done = int(((df["kind"] == "search") & df["state"].isin(record.COUNTED)).sum())
+        if self.cfg.plot_every and trial is not None and self.progress.done % self.cfg.plot_every == 0:
+            plot(self.cfg.run_dir)
+
+
+def plot(run_dir: str) -> bool:
+    """Draw the front with report.pareto when that module exists (another part of autopeft)."""
+    try:
+        from autopeft.report.pareto import write_pareto_png
+    except ImportError:
+        return False
+    try:
+        write_pareto_png(run_dir)
+    except Exception as exc:  # a plot must never end a search
+        print(f"warning: could not draw the front: {exc}")
+        return False
+    return True
+
+
+def finished_info(loop: StudyLoop) -> dict[str, Any]:
+    """Outcome fields for run.json."""
+    p = loop.progress
+    return {"trials_done": p.done, "front_size": p.front_size, "hypervolume": p.hypervolume,
+            "best_score": p.best_score, "stopped": loop.stop_reason,
+            "wall_s": round(time.monotonic() - loop.started, 1)}

@@ -1,0 +1,179 @@
+"""The trial record: an Optuna study (SQLite in the run directory, or any Optuna storage URL).
+
+Objectives are (score: maximise, PEFT parameters: minimise). Each trial keeps in its user_attrs
+what DESIGN.md lists (candidate JSON, strategy, fidelity, metrics, params, wall time, peak memory,
+failure reason) plus `status`, the state trials.csv shows:
+
+    complete     trained and scored                        Optuna COMPLETE (values = score, params)
+    failed       trained and failed (reason kept)          Optuna FAIL
+    rejected     over the budget, never trained            Optuna PRUNED + constraint `budget` > 0
+    duplicate    decodes to a candidate already tried      Optuna PRUNED
+    interrupted  was running when the search stopped       Optuna FAIL (re-run on resume)
+
+Only complete and failed trials count towards `--trials`. Baselines live in a second study of
+the same storage (`<name>-baselines`), so samplers never learn from them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from autopeft.evaluators.result import EvalResult
+from autopeft.space.candidate import Candidate
+from autopeft.space.space import BoundSpace
+
+STUDY = "autopeft"
+DIRECTIONS = ["maximize", "minimize"]
+COUNTED = ("complete", "failed")
+
+
+def storage_url(run_dir: str) -> str:
+    """The default storage: study.db inside the run directory."""
+    return f"sqlite:///{run_dir}/study.db"
+
+
+def distributions(space: BoundSpace) -> dict[str, CategoricalDistribution]:
+    """The space's genes as Optuna categorical parameters."""
+    return {g.name: CategoricalDistribution(list(g.choices)) for g in space.genes}
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """The storage at `url`; SQLite in WAL mode without a sync per commit.
+
+    Optuna commits every parameter and attribute separately; with SQLite's default full sync that
+    is ~15 ms each on a busy disk (seconds per trial). WAL with synchronous=NORMAL still survives a
+    killed process (only a power cut can lose the last commits).
+    """
+    storage = optuna.storages.RDBStorage(url)
+    if url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        def pragmas(conn, _record) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        event.listen(storage.engine, "connect", pragmas)
+        storage.engine.dispose()  # reconnect, so every connection gets the pragmas
+    return storage
+
+
+def open_study(url: str, name: str = STUDY, sampler: optuna.samplers.BaseSampler | None = None,
+               storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+    """Create (or load) the study at an Optuna storage URL."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(storage=storage or make_storage(url), study_name=name, directions=DIRECTIONS,
+                               sampler=sampler, load_if_exists=True)
+
+
+@dataclass
+class Observation:
+    """A finished trial as strategies see it."""
+
+    number: int
+    status: str
+    candidate: Candidate
+    assignment: dict[str, Any] | None
+    params: int
+    score: float | None = None
+
+
+def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str, **extra: Any) -> dict:
+    """The user_attrs of a trial that starts running this candidate."""
+    n = space.count(candidate)
+    return {"status": "running", "strategy": strategy, "fidelity": fidelity, "candidate": candidate.to_json(),
+            "summary": candidate.describe(), "peft_params": n.peft_params, "peft_pct": n.peft_pct,
+            "head_params": n.head_params, "train_params": n.train_params} | extra
+
+
+def start(trial: Trial, candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str,
+          **extra: Any) -> None:
+    """Mark a trial the sampler just asked for as running this candidate."""
+    for k, v in start_attrs(candidate, space, strategy, fidelity, **extra).items():
+        trial.set_user_attr(k, v)
+
+
+def create_running(study: optuna.Study, params: dict[str, Any] | None, space: BoundSpace,
+                   attrs: dict[str, Any]) -> Trial:
+    """A RUNNING trial with fixed parameters and attributes written in one transaction.
+
+    (`enqueue_trial` + `ask` writes every parameter in its own commit: slow with 100+ genes.)
+    """
+    dists = distributions(space) if params else {}
+    template = FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
+                           datetime_complete=None, params=dict(params or {}), distributions=dists,
+                           user_attrs=attrs, system_attrs={}, intermediate_values={}, trial_id=0)
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return Trial(study, trial_id)
+
+
+def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -> str:
+    """Record a result and tell the study; returns the trial's status."""
+    ok = result.ok and result.score is not None and math.isfinite(result.score)
+    status = "complete" if ok else "failed"
+    reason = result.reason if not ok else None
+    if result.ok and not ok:
+        reason = f"score is {result.score}"
+    attrs = {"status": status, "metric": result.metric, "score": result.score if ok else None,
+             "metrics": json.dumps(result.metrics), "wall_s": round(result.wall_s, 3),
+             "peak_mem_mb": round(result.peak_mem_mb, 1), "mem_kind": result.mem_kind, "steps": result.steps,
+             "train_loss": result.train_loss, "reason": reason, "seed": result.seed}
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    peft = trial.user_attrs.get("peft_params", result.peft_params)
+    trial.set_constraint("budget", (peft - budget) / budget)
+    if ok:
+        study.tell(trial, [float(result.score), float(peft)])
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+    return status
+
+
+def reject(study: optuna.Study, trial: Trial, candidate: Candidate | None, space: BoundSpace, budget: int,
+           strategy: str, status: str = "rejected", reason: str = "") -> None:
+    """Tell an untrained proposal: over the budget, empty, or a duplicate."""
+    params = space.params(candidate) if candidate is not None else 0
+    trial.set_user_attr("status", status)
+    trial.set_user_attr("strategy", strategy)
+    trial.set_user_attr("reason", reason)
+    if candidate is not None:
+        trial.set_user_attr("candidate", candidate.to_json())
+        trial.set_user_attr("summary", candidate.describe())
+        trial.set_user_attr("peft_params", params)
+        trial.set_user_attr("peft_pct", 100 * params / space.dims.backbone_params)
+    trial.set_constraint("budget", max((params - budget) / budget, 1e-9) if status == "rejected" else -1.0)
+    study.tell(trial, state=TrialState.PRUNED)
+
+
+def status_of(t: FrozenTrial) -> str:
+    """The trials.csv state of a stored trial (RUNNING in storage: a search that was killed)."""
+    if t.state == TrialState.RUNNING:
+        return "running"
+    if t.state == TrialState.WAITING:
+        return "waiting"
+    return str(t.user_attrs.get("status", t.state.name.lower()))
+
+
+def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation | None:
+    """A stored trial as an Observation (None when it holds no candidate)."""
+    text = t.user_attrs.get("candidate")
+    if not text:
+        return None
+    cand = Candidate.from_json(text)
+    assignment = dict(t.params) if t.params else None
+    return Observation(t.number, status_of(t), cand, assignment, int(t.user_attrs.get("peft_params", 0)),
+                       t.user_attrs.get("score"))
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that count towards --trials: trained, completed or failed."""
+    return sum(status_of(t) in COUNTED for t in trials)

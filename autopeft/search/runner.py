@@ -1,0 +1,133 @@
+"""The real evaluator: the evaluators' runners (in-process or Ray) behind the search's `Evaluator`.
+
+It also gives what the search needs beside training: the task's metric and chance score (the
+hypervolume reference), the head's size, weight-file metadata in export/weights.py's format, and
+the front's scores on the reporting split once the search ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autopeft.evaluators.result import EvalResult
+from autopeft.search.evaluator import Job, OnResult
+from autopeft.search.settings import Settings
+
+
+class RunnerEvaluator:
+    """Trains candidates with `autopeft.evaluators` (a worker reused across trials)."""
+
+    def __init__(self, s: Settings):
+        from autopeft.backbones import load_config, resolve_model_path
+        from autopeft.evaluators.cache import encode_task
+        from autopeft.evaluators.fidelity import parse_fidelity
+        from autopeft.evaluators.metrics import chance_score
+        from autopeft.evaluators.runners import InProcessRunner, make_runner
+        from autopeft.evaluators.tasks import task_ref
+        from autopeft.evaluators.worker import WorkerSpec
+
+        self.s = s
+        self.ref = task_ref(s.task, s.data_dir, s.text_cols, s.label_col)
+        self.fidelity = parse_fidelity(s.fidelity)
+        self.keep_state = s.keep_weights != "none"
+        self.workers = max(1, s.workers or 1)
+        spec = WorkerSpec(task=self.ref, model=s.model)
+        self.runner = make_runner(spec, self.workers, s.ray_address)
+        if isinstance(self.runner, InProcessRunner):
+            task = self.runner.worker.task  # loads the backbone and the data now, with clear errors
+        else:
+            task = encode_task(self.ref, resolve_model_path(s.model), load_config(s.model), spec.max_length)
+        self.task = task
+        self.metric = task.spec.metric
+        self.num_labels = task.spec.num_labels
+        self.report_splits = tuple(r for r in task.spec.report_splits if r in task.splits)
+        self.chance = chance_score(self.metric, task.splits["train"].labels, task.splits["dev"].labels)
+        self._model: Any = None
+
+    def _job(self, job: Job, report: bool = False):
+        from autopeft.evaluators.worker import Job as WorkerJob
+
+        return WorkerJob.of(job.candidate, self.fidelity, job.seed, split="dev",
+                            report_splits=self.report_splits if report else (), keep_state=self.keep_state)
+
+    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
+        """Train and score a batch; each result is passed on as it arrives."""
+        self.runner.run([self._job(j) for j in jobs], lambda i, r: on_result(jobs[i], r))
+
+    def report(self, jobs: list[Job], on_result: OnResult) -> None:
+        """Scores on the reporting split (`test`): from the trial's kept weights in this process, else
+        retrained with the trial's seed (the evaluators guarantee the same weights as in the search)."""
+        from autopeft.evaluators.runners import InProcessRunner
+
+        if not self.report_splits:
+            return
+        split = self.report_splits[0]
+        retrain = []
+        for job in jobs:
+            scored = None
+            if job.weights and isinstance(self.runner, InProcessRunner):
+                scored = self._score_weights(job, split)
+            if scored is None:
+                retrain.append(job)
+            else:
+                on_result(job, scored)
+        jobs = retrain
+
+        def relay(i: int, r: EvalResult) -> None:
+            rep = r.reports.get(split) if r.ok else None
+            out = EvalResult(r.status, r.metric, score=rep.get("score") if rep else None, metrics=rep or {},
+                             split=split, seed=r.seed, fidelity=r.fidelity, reason=r.reason)
+            on_result(jobs[i], out)
+
+        self.runner.run([self._job(j, report=True) for j in jobs], relay)
+
+    def _score_weights(self, job: Job, split: str) -> EvalResult | None:
+        """Attach the candidate, load its kept tensors, score `split`; None if the tensors do not fit."""
+        from safetensors.torch import load_file
+
+        from autopeft.evaluators.trainer import score_split
+        from autopeft.methods.attach import apply
+
+        w = self.runner.worker
+        attached = apply(w.model, job.candidate)
+        try:
+            w.model.to(w.device)
+            state = load_file(job.weights)
+            missing = set(attached.state_dict()) - set(state)
+            unexpected = w.model.load_state_dict(state, strict=False).unexpected_keys
+            if missing or unexpected:
+                return None
+            w.model.eval()
+            values = score_split(w.model, w.task, w.task.splits[split], w.device)
+        except Exception:  # fall back to retraining
+            return None
+        finally:
+            attached.detach()
+        return EvalResult("ok", self.metric, score=values["score"], metrics=values, split=split, seed=job.seed)
+
+    def weights_metadata(self, candidate: Any, state: dict[str, Any]) -> dict[str, str]:
+        """export/weights.py's metadata, from the worker's model (or, with Ray, one loaded here once)."""
+        from autopeft.evaluators.runners import InProcessRunner
+        from autopeft.export.weights import trial_metadata
+
+        if isinstance(self.runner, InProcessRunner):
+            model = self.runner.worker.model
+        else:
+            if self._model is None:
+                from autopeft.backbones import load_task_model
+
+                s = self.task.spec
+                self._model = load_task_model(self.s.model, s.num_labels, s.problem_type)
+            model = self._model
+        meta = {"backbone": self.s.model, "task": self.s.task, "fidelity": self.s.fidelity,
+                "id2label": list(self.task.spec.label_names), "problem_type": self.task.spec.problem_type}
+        return trial_metadata(model, candidate, state, meta)
+
+    def close(self) -> None:
+        """Free the workers."""
+        self.runner.close()
+
+
+def make_evaluator(s: Settings) -> RunnerEvaluator:
+    """The evaluator a search over a real task uses."""
+    return RunnerEvaluator(s)

@@ -1,0 +1,167 @@
+"""A search's settings: the options checked and resolved (budget, space, fidelity, run directory),
+or read back from run.json when resuming. All bad input fails here, before anything loads."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autopeft.errors import UserError
+from autopeft.search.record import storage_url
+from autopeft.search.weights import KEEP
+from autopeft.space.candidate import Candidate
+from autopeft.space.space import BoundSpace
+
+DEFAULT_TRIALS = 12  # the default search (quick fidelity, MiniLM, 2 cores) ends in about ten minutes
+DEFAULT_SPACE = "full"
+# the options a resumed search may change; everything else comes from its run.json
+RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every")
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """Seconds from `90`, `90s`, `30m`, `2h`, `1h30m` (None stays None)."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, int | float):
+        return float(text)
+    raw = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms]?)", raw)
+    if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]?", "", raw).strip():
+        raise UserError(f"malformed time limit {text!r}: write it like 90s, 30m, 2h or 1h30m")
+    scale = {"h": 3600, "m": 60, "s": 1, "": 1}
+    total = sum(float(v) * scale[u] for v, u in parts)
+    if total <= 0:
+        raise UserError(f"time limit {text!r} must be positive")
+    return total
+
+
+@dataclass
+class Settings:
+    """Everything a search needs, checked."""
+
+    opts: dict[str, Any]  # the options as given (after resume merging), JSON-able
+    run_dir: Path
+    bound: BoundSpace
+    budget_params: int
+    fidelity: str
+    trials: int
+    time_limit_s: float | None
+    storage: str
+    resumed: bool = False
+    chance: float | None = None
+    deviations: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        opts = self.__dict__.get("opts", {})
+        if name in opts:
+            return opts[name]
+        raise AttributeError(name)
+
+    def fitted_baselines(self) -> list[tuple[str, Candidate]]:
+        """The hand-designed baselines that fit the budget (smaller versions where needed)."""
+        from autopeft.space.baselines import fitted
+
+        return [(name, cand) for name, cand in fitted(self.bound.dims, self.budget_params)]
+
+    def run_info(self) -> dict[str, Any]:
+        """run.json's settings part."""
+        import optuna
+
+        import autopeft
+
+        versions = {"autopeft": autopeft.__version__, "optuna": optuna.__version__, "python": _py()}
+        for mod in ("torch", "botorch", "transformers"):
+            versions[mod] = _version(mod)
+        dims = self.bound.dims
+        return {"command": _command(), "settings": self.opts, "task": self.opts["task"], "model": self.opts["model"],
+                "space": self.bound.name, "strategy": self.opts["strategy"], "seed": self.opts["seed"],
+                "budget": {"text": str(self.opts["budget"]), "peft_params": self.budget_params,
+                           "pct": 100 * self.budget_params / dims.backbone_params},
+                "backbone_params": dims.backbone_params, "fidelity": self.fidelity, "trials": self.trials,
+                "time_limit_s": self.time_limit_s, "storage": self.storage, "resumed": self.resumed,
+                "reference_point": {"score": self.chance, "peft_params": self.budget_params,
+                                    "why": "chance score (majority class, 0 for MCC/correlations) and the budget"},
+                "deviations": self.deviations, "versions": versions}
+
+
+def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic: bool = False) -> Settings:
+    """Check the options (or merge them into a resumed run's) and bind the space."""
+    from autopeft.backbones import load_config
+    from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.search.strategies import strategy_class
+    from autopeft.space.budget import parse_budget
+    from autopeft.space.loader import bind_space
+
+    opts = dict(given)
+    resumed = resume is not None
+    if resumed:
+        run_dir = Path(resume)
+        if not (run_dir / "run.json").is_file():
+            raise UserError(f"--resume {resume}: no run.json there; give the directory of an earlier search")
+        old = json.loads((run_dir / "run.json").read_text())["settings"]
+        opts = old | {k: given[k] for k in RESUMABLE if given.get(k) is not None}
+        opts["out"] = str(run_dir)
+    opts["workers"] = opts.get("workers") or 1
+    if not opts.get("task"):
+        raise UserError("give --task (e.g. --task tweet_sentiment), or --resume RUN_DIR")
+    cls = strategy_class(opts["strategy"])
+    if opts.get("keep_weights") not in KEEP:
+        raise UserError(f"--keep-weights {opts.get('keep_weights')!r}: use one of {', '.join(KEEP)}")
+    deviations = []
+    if opts.get("space") is None:
+        opts["space"] = getattr(cls, "default_space", DEFAULT_SPACE)
+    elif getattr(cls, "default_space", None) not in (None, opts["space"]):
+        deviations.append(f"space {opts['space']!r} instead of the recipe's {cls.default_space!r}")
+    fid = parse_fidelity(str(opts.get("fidelity") or "quick"))
+    fidelity = fid.name if fid.name != "custom" else fid.label()
+    time_limit = parse_duration(opts.get("time_limit"))
+    trials = opts.get("trials") or (DEFAULT_TRIALS if time_limit is None else 10**6)
+    if trials < 1:
+        raise UserError(f"--trials {trials} must be at least 1")
+    config = load_config(opts["model"])
+    bound = bind_space(opts["space"], config, 2)
+    budget = parse_budget(opts["budget"], bound.dims.backbone_params)
+    smallest = bound.min_params()
+    if budget < smallest:
+        raise UserError(f"budget {opts['budget']} ({budget:,} PEFT parameters) is below the smallest candidate of "
+                        f"space {bound.name!r} ({smallest:,}); raise --budget or choose a smaller space")
+    if not resumed:
+        from autopeft.search.api import default_run_dir
+
+        run_dir = Path(opts["out"]) if opts.get("out") else default_run_dir(opts["task"])
+        if (run_dir / "run.json").exists():
+            raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir} or pick --out")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        opts["out"] = str(run_dir)
+    run_dir = run_dir.resolve()
+    storage = opts.get("storage") or storage_url(str(run_dir))
+    opts["storage"] = opts.get("storage")
+    opts["synthetic"] = synthetic
+    deviations += getattr(cls, "deviations", lambda _f: [])(fidelity)
+    return Settings(opts, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
+                    deviations=deviations)
+
+
+def _command() -> str:
+    import sys
+
+    return " ".join(sys.argv)
+
+
+def _py() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def _version(mod: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(mod)
+    except PackageNotFoundError:
+        return None
+

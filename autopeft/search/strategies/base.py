@@ -1,0 +1,98 @@
+"""The strategy interface: `ask(n)` proposals (trials opened in the study), `tell` observations,
+`rebuild` from the record on resume. Strategies never train: the study loop does."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from autopeft.search import record
+from autopeft.search.record import Observation
+from autopeft.space.candidate import Candidate
+from autopeft.space.space import BoundSpace
+
+
+@dataclass
+class Proposal:
+    """A candidate to train, with the Optuna trial opened for it."""
+
+    trial: optuna.Trial
+    candidate: Candidate
+    assignment: dict[str, Any] | None
+
+
+@dataclass
+class Context:
+    """What every strategy may read: the space, the budget, the study, and what was already tried."""
+
+    space: BoundSpace
+    budget: int
+    study: optuna.Study
+    fidelity: str
+    seed: int = 0
+    chance: float = 0.0  # the hypervolume reference score
+    seen: set[str] = field(default_factory=set)  # keys of candidates trained, running or failed
+
+    def fits(self, candidate: Candidate | None) -> bool:
+        """Non-empty and within the budget."""
+        return candidate is not None and self.space.params(candidate) <= self.budget
+
+    def is_new(self, candidate: Candidate) -> bool:
+        """Not yet tried in this search."""
+        return candidate.key not in self.seen
+
+
+class Strategy:
+    """Base class: proposes feasible, unseen candidates. Subclasses override `ask` (and `tell`)."""
+
+    name = "base"
+
+    def __init__(self, ctx: Context, **options: Any):
+        self.ctx = ctx
+        self.rng = random.Random(ctx.seed)
+        self.options = options
+        self.history: list[Observation] = []
+
+    @classmethod
+    def sampler(cls, seed: int, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler the study is opened with (only Optuna strategies use it to propose)."""
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    def ask(self, n: int) -> list[Proposal]:
+        """Up to `n` proposals (fewer only when the space is exhausted)."""
+        raise NotImplementedError
+
+    def tell(self, observations: list[Observation]) -> None:
+        """Learn from finished trials."""
+        self.history.extend(observations)
+
+    def rebuild(self, history: list[Observation]) -> None:
+        """Restore the state from the record of a resumed search."""
+        self.tell(history)
+
+    def info(self) -> dict[str, Any]:
+        """Settings (and deviations from a recipe) for run.json."""
+        return {"strategy": self.name} | {k: v for k, v in self.options.items() if _plain(v)}
+
+    # --- helpers --------------------------------------------------------------------------
+    def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, **extra: Any) -> Proposal:
+        """Open a trial with fixed parameters (the strategy's own proposal) and mark it running."""
+        attrs = record.start_attrs(candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)
+        trial = record.create_running(self.ctx.study, assignment, self.ctx.space, attrs)
+        self.ctx.seen.add(candidate.key)
+        return Proposal(trial, candidate, assignment)
+
+    def random_new(self, tries: int = 200) -> tuple[dict[str, Any], Candidate] | None:
+        """A random feasible candidate not yet tried (None when none is found)."""
+        for _ in range(tries):
+            assignment, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
+            if self.ctx.is_new(cand):
+                return assignment, cand
+        return None
+
+
+def _plain(v: Any) -> bool:
+    return isinstance(v, int | float | str | bool | type(None) | list | tuple | dict)

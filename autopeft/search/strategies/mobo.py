@@ -1,0 +1,166 @@
+"""`mobo`: multi-objective Bayesian optimisation with BoTorch.
+
+A GP models the score on an encoding of the candidate (search/encoding.py); the parameter count
+is not modelled: it is read back exactly from the encoding by a `GenericDeterministicModel`.
+qLogNoisyExpectedHypervolumeImprovement over (score, -params/budget), reference point (chance
+score, the budget), is maximised over the discrete space by local search (search/acqopt.py);
+a batch is chosen greedily, each pick added to the pending points. The first `n_init` trials are
+a space-filling design: greedy max-min distance over a pool of feasible random candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from autopeft.search.acqopt import local_search
+from autopeft.search.encoding import Encoder, params_from_encoding
+from autopeft.search.record import Observation
+from autopeft.search.strategies.base import Context, Proposal, Strategy
+
+
+class MOBOStrategy(Strategy):
+    """GP + qLogNEHVI over (score, -PEFT params) with exact parameter counts."""
+
+    name = "mobo"
+
+    def __init__(self, ctx: Context, n_init: int | None = None, mc_samples: int = 64, pool: int = 256,
+                 restarts: int = 5, max_evals: int = 2000, **options: Any):
+        super().__init__(ctx, n_init=n_init, mc_samples=mc_samples, pool=pool, restarts=restarts,
+                         max_evals=max_evals, **options)
+        self.n_init = n_init if n_init is not None else 5
+        self.enc = Encoder(ctx.space, ctx.budget)
+        self._design: list[tuple[dict[str, Any], Any]] = []
+
+    # --- proposals ------------------------------------------------------------------------
+    def ask(self, n: int) -> list[Proposal]:
+        """Space-filling points until `n_init` results are in, then acquisition maxima."""
+        done = [o for o in self.history if o.assignment is not None]
+        out: list[Proposal] = []
+        while len(out) < n and len(done) + len(out) < self.n_init:
+            pick = self._space_filling(out)
+            if pick is None:
+                return out
+            out.append(self.open_trial(pick[1], pick[0]))
+        if len(out) < n:
+            for a, cand in self._acquire(n - len(out), pending=out):
+                out.append(self.open_trial(cand, a))
+        return out
+
+    def _space_filling(self, pending: list[Proposal]):
+        taken = [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
+        taken += [(p.assignment, p.candidate) for p in pending if p.assignment is not None]
+        pool = []
+        for _ in range(self.options["pool"]):
+            a, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
+            if self.ctx.is_new(cand):
+                pool.append((a, cand))
+        if not pool:
+            return self.random_new()
+        if not taken:
+            return pool[0]
+        xp = self.enc.encode_many(pool)
+        xt = self.enc.encode_many(taken)
+        dist = np.min(((xp[:, None, :] - xt[None, :, :]) ** 2).sum(-1), axis=1)
+        return pool[int(np.argmax(dist))]
+
+    def _acquire(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
+        import torch
+
+        # small matrices: one thread is several times faster than two contended ones (and the
+        # trainer's thread count is restored afterwards)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self._acquire_batch(q, pending)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _acquire_batch(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
+        import torch
+
+        obs = [o for o in self.history if o.status == "complete" and o.assignment is not None and o.score is not None]
+        if len(obs) < 2:
+            found = [self.random_new() for _ in range(q)]
+            return [f for f in found if f is not None]
+        x = torch.tensor(self.enc.encode_many([(o.assignment, o.candidate) for o in obs]), dtype=torch.double)
+        y = torch.tensor([[o.score] for o in obs], dtype=torch.double)
+        model = self.fit_model(x, y)
+        picks: list[tuple[dict[str, Any], Any]] = []
+        front = self._front_assignments(obs)
+        chosen: set[str] = set()
+        for _ in range(q):
+            pend = [(p.assignment, p.candidate) for p in pending] + picks
+            x_pending = torch.tensor(self.enc.encode_many(pend), dtype=torch.double) if pend else None
+            acqf = self.acquisition(model, x, x_pending)
+
+            def values(xs: np.ndarray, acqf=acqf) -> np.ndarray:
+                with torch.no_grad():
+                    return acqf(torch.tensor(xs, dtype=torch.double).unsqueeze(1)).numpy()
+
+            best = local_search(values, self.ctx.space, self.enc,
+                                lambda c: self.ctx.is_new(c) and c.key not in chosen, front, self.rng,
+                                self.ctx.budget, pool=self.options["pool"], restarts=self.options["restarts"],
+                                max_evals=self.options["max_evals"])
+            if best is None:
+                found = self.random_new()
+                if found is None:
+                    break
+                best_a, best_c = found
+            else:
+                best_a, best_c = best.assignment, best.candidate
+            chosen.add(best_c.key)
+            picks.append((best_a, best_c))
+        return picks
+
+    def _front_assignments(self, obs: list[Observation]) -> list[dict[str, Any]]:
+        from autopeft.search.pareto import non_dominated
+
+        mask = non_dominated([o.score for o in obs], [o.params for o in obs])
+        return [o.assignment for o, m in zip(obs, mask, strict=True) if m]
+
+    # --- the model and the acquisition (autopeft-paper overrides fit_model) ---------------
+    def fit_model(self, x, y):
+        """A GP on the score (BoTorch's defaults: dimension-scaled lengthscale priors, standardised y)."""
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskGP
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        gp = SingleTaskGP(x, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+        return gp
+
+    def objectives_model(self, score_model):
+        """(score, -params/budget): the GP beside the exact, deterministic parameter objective."""
+        from botorch.models.deterministic import GenericDeterministicModel
+        from botorch.models.model import ModelList
+
+        budget = self.ctx.budget
+        return ModelList(score_model, GenericDeterministicModel(lambda X: params_from_encoding(X, budget), 1))
+
+    def acquisition(self, score_model, x_baseline, x_pending):
+        """qLogNEHVI with the reference point (chance score, the budget)."""
+        import torch
+        from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+        from botorch.sampling.get_sampler import get_sampler
+
+        model = self.objectives_model(score_model)
+        # one sampler per posterior of the model list (QMC for the GP, none needed for the exact count)
+        sampler = get_sampler(model.posterior(x_baseline[:1]), torch.Size([self.options["mc_samples"]]))
+        return qLogNoisyExpectedHypervolumeImprovement(
+            model=model, ref_point=torch.tensor([self.ctx.chance, -1.0], dtype=torch.double),
+            X_baseline=x_baseline, X_pending=x_pending, prune_baseline=True, cache_root=True, sampler=sampler)
+
+    def info(self) -> dict[str, Any]:
+        """Settings for run.json."""
+        return super().info() | {"n_init": self.n_init, "encoding_dims": self.enc.dim,
+                                 "acquisition": "qLogNoisyExpectedHypervolumeImprovement",
+                                 "ref_point": [self.ctx.chance, self.ctx.budget],
+                                 "log_budget": math.log1p(self.ctx.budget)}

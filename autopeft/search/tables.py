@@ -1,0 +1,81 @@
+"""The plain files of a run directory: trials.csv and front.csv (from the study), run.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from autopeft.search.pareto import non_dominated
+from autopeft.search.record import status_of
+
+COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",
+           "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
+           "front", "reason", "summary", "candidate"]
+
+
+def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    u = t.user_attrs
+    return {"trial": t.number if kind == "search" else f"b{t.number}", "state": status_of(t), "kind": kind,
+            "name": u.get("name", ""), "strategy": u.get("strategy", ""), "fidelity": u.get("fidelity", ""),
+            "metric": u.get("metric"), "score": u.get("score"), "test_score": extra.get(f"test:{t.number}"),
+            "peft_params": u.get("peft_params"), "peft_pct": u.get("peft_pct"), "head_params": u.get("head_params"),
+            "train_params": u.get("train_params"), "wall_s": u.get("wall_s"), "peak_mem_mb": u.get("peak_mem_mb"),
+            "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": u.get("reason"),
+            "summary": u.get("summary", ""), "candidate": u.get("candidate", "")}
+
+
+def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str) -> pd.DataFrame:
+    """Every trial of the search (then the baselines), with `front` marking the Pareto front."""
+    # per-trial values added after a trial finished (hypervolume, test score) are study attributes
+    extra = study.user_attrs
+    rows = [_row(t, "search", extra) for t in study.get_trials(deepcopy=False)]
+    if baselines is not None:
+        bextra = baselines.user_attrs
+        rows += [_row(t, "baseline", bextra) for t in baselines.get_trials(deepcopy=False)]
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["front"] = front_mask(df, fidelity)
+    return df
+
+
+def front_mask(df: pd.DataFrame, fidelity: str) -> pd.Series:
+    """The DESIGN front: completed, non-baseline trials at the final fidelity, non-dominated."""
+    mask = pd.Series(False, index=df.index)
+    pool = df[(df["kind"] == "search") & (df["state"] == "complete") & (df["fidelity"] == fidelity)]
+    if len(pool):
+        nd = non_dominated(pool["score"].astype(float), pool["peft_params"].astype(float))
+        mask.loc[pool.index[nd]] = True
+    return mask
+
+
+def front_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The front's rows, smallest first."""
+    return df[df["front"]].sort_values(["peft_params", "score"]).reset_index(drop=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # a kill between write and rename leaves the previous file intact
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_tables(run_dir: str | Path, df: pd.DataFrame) -> None:
+    """trials.csv and front.csv."""
+    run_dir = Path(run_dir)
+    _atomic_write(run_dir / "trials.csv", df.to_csv(index=False))
+    _atomic_write(run_dir / "front.csv", front_frame(df).to_csv(index=False))
+
+
+def write_run_json(run_dir: str | Path, info: dict[str, Any]) -> None:
+    """run.json: the run's settings and outcome."""
+    _atomic_write(Path(run_dir) / "run.json", json.dumps(info, indent=2, default=str) + "\n")
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    """run.json of an existing run."""
+    return json.loads((Path(run_dir) / "run.json").read_text())
