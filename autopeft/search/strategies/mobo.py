@@ -155,8 +155,12 @@ class MOBOStrategy(Strategy):
         # one sampler per posterior of the model list (QMC for the GP, none needed for the exact count)
         sampler = get_sampler(model.posterior(x_baseline[:1]), torch.Size([self.options["mc_samples"]]))
         return qLogNoisyExpectedHypervolumeImprovement(
-            model=model, ref_point=torch.tensor([self.ctx.chance, -1.0], dtype=torch.double),
+            model=model, ref_point=torch.tensor(self.ref_point(), dtype=torch.double),
             X_baseline=x_baseline, X_pending=x_pending, prune_baseline=True, cache_root=True, sampler=sampler)
+
+    def ref_point(self) -> list[float]:
+        """The hypervolume reference in (score, -params/budget): chance score, the budget."""
+        return [self.ctx.chance, -1.0]
 
     def info(self) -> dict[str, Any]:
         """Settings for run.json."""

@@ -1,0 +1,84 @@
+"""A search killed with SIGKILL mid-trial and resumed: nothing completed is lost, the count is met."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+
+SCRIPT = """
+import sys
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[3], trials=10, out=sys.argv[1], seed=3,
+       evaluator=SyntheticEvaluator(delay_s=0.4), keep_weights="none")
+"""
+
+
+def _completed(run_dir):
+    path = run_dir / "trials.csv"
+    if not path.exists():
+        return 0
+    try:
+        return int((pd.read_csv(path)["state"] == "complete").sum())
+    except (pd.errors.EmptyDataError, KeyError):
+        return 0
+
+
+def _kill_mid_search(run_dir, space, strategy):
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), space, strategy])
+    try:
+        deadline = time.monotonic() + 120
+        while _completed(run_dir) < 3:
+            assert proc.poll() is None, "the search ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.15)  # inside the next trial's 0.4 s of "training"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_then_resume(tmp_path, small_space):
+    run_dir = tmp_path / "run"
+    _kill_mid_search(run_dir, small_space, "mobo")
+    storage = f"sqlite:///{run_dir}/study.db"
+    before = {t.number: (t.values, t.user_attrs["candidate"])
+              for t in optuna.load_study(study_name="autopeft", storage=storage).trials
+              if t.state == optuna.trial.TrialState.COMPLETE}
+    running = [t.number for t in optuna.load_study(study_name="autopeft", storage=storage).trials
+               if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(before) >= 3 and running, "killed mid-trial: one trial was left RUNNING"
+
+    res = search(resume=run_dir, evaluator=SyntheticEvaluator())
+    study = optuna.load_study(study_name="autopeft", storage=storage)
+    after = {t.number: t for t in study.trials}
+    # every completed trial kept as it was
+    for number, (values, cand) in before.items():
+        assert after[number].values == values and after[number].user_attrs["candidate"] == cand
+    # the interrupted trial was marked and run again
+    for number in running:
+        assert after[number].user_attrs["status"] == "interrupted"
+        reruns = [t for t in study.trials if t.user_attrs.get("rerun_of") == number]
+        assert len(reruns) == 1 and reruns[0].user_attrs["candidate"] == after[number].user_attrs["candidate"]
+    counted = res.trials["state"].isin(["complete", "failed"]).sum()
+    assert counted == 10
+    assert res.info["resumed"] and res.info["status"] == "finished"
+    # no candidate trained twice
+    done = res.trials[res.trials["state"] == "complete"]
+    assert done["candidate"].is_unique
+
+
+def test_resume_can_extend_the_trial_count(tmp_path, small_space):
+    run_dir = tmp_path / "run"
+    search("tweet_sentiment", space=small_space, strategy="random", trials=3, out=run_dir,
+           evaluator=SyntheticEvaluator(), keep_weights="none")
+    res = search(resume=run_dir, trials=5, evaluator=SyntheticEvaluator())
+    assert (res.trials["state"] == "complete").sum() == 5

@@ -1,0 +1,94 @@
+"""A whole search on a synthetic evaluator: the record, the CSVs, the budget, baselines, weights."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+from autopeft.search.pareto import non_dominated
+
+
+def _check_record(run_dir, budget):
+    trials = pd.read_csv(run_dir / "trials.csv")
+    front = pd.read_csv(run_dir / "front.csv")
+    search_rows = trials[trials["kind"] == "search"]
+    done = search_rows[search_rows["state"] == "complete"]
+    # front.csv is exactly the non-dominated completed search trials
+    nd = done[non_dominated(done["score"], done["peft_params"])]
+    assert sorted(front["trial"].astype(int)) == sorted(nd["trial"].astype(int))
+    assert (front["kind"] == "search").all()
+    # every trained trial is within the budget
+    trained = trials[trials["state"].isin(["complete", "failed"])]
+    assert (trained["peft_params"] <= budget).all()
+    # trials.csv and the SQLite study agree
+    study = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db")
+    stored = {t.number: t for t in study.get_trials()}
+    assert sorted(stored) == sorted(search_rows["trial"].astype(int))
+    for row in search_rows.itertuples():
+        t = stored[int(row.trial)]
+        assert t.user_attrs["status"] == row.state
+        if row.state == "complete":
+            assert t.state == optuna.trial.TrialState.COMPLETE
+            assert t.values == [pytest.approx(row.score), row.peft_params]
+            assert json.loads(t.user_attrs["candidate"]) == json.loads(row.candidate)
+    return trials, front
+
+
+def test_random_search_record(tmp_path, small_space):
+    out = tmp_path / "run"
+    ev = SyntheticEvaluator(noise=0.01, fail_every=4, keep_state=True)
+    res = search("tweet_sentiment", budget="0.3%", space=small_space, strategy="random", trials=8, out=out,
+                 evaluator=ev, baselines=True, keep_weights="front")
+    budget = json.loads((out / "run.json").read_text())["budget"]["peft_params"]
+    trials, front = _check_record(out, budget)
+    search_rows = trials[trials["kind"] == "search"]
+    assert search_rows["state"].isin(["complete", "failed"]).sum() == 8
+    failed = search_rows[search_rows["state"] == "failed"]
+    assert len(failed) >= 1 and (failed["reason"] == "synthetic failure").all()
+    # baselines are recorded, marked, fitted to the budget, never in the front
+    base = trials[trials["kind"] == "baseline"]
+    assert len(base) >= 3 and (base["strategy"] == "baseline").all() and not base["front"].any()
+    assert (base["peft_params"] <= budget).all() and base["name"].str.contains("@").any()
+    # weights kept for the front only; test scores for the front
+    labels = [p.name.removeprefix("trial-").removesuffix(".safetensors") for p in (out / "weights").iterdir()]
+    assert sorted(int(x) for x in labels if x.isdigit()) == sorted(front["trial"].astype(int))
+    assert {x for x in labels if not x.isdigit()} == set(base[base["state"] == "complete"]["trial"])  # and baselines
+    assert front["test_score"].notna().all()
+    assert res.front["trial"].tolist() == front["trial"].tolist()
+    assert res.hypervolume > 0 and search_rows["hypervolume"].notna().all()
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "finished" and info["trials_done"] == 8 and info["reference_point"]["score"] == 0.4
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "nsga2"])
+def test_optuna_samplers_reject_over_budget_proposals(tmp_path, strategy):
+    out = tmp_path / strategy
+    search("tweet_sentiment", budget="0.3%", space="full", strategy=strategy, trials=4, out=out,
+           evaluator=SyntheticEvaluator(), keep_weights="none")
+    budget = json.loads((out / "run.json").read_text())["budget"]["peft_params"]
+    trials, _ = _check_record(out, budget)
+    # uniform proposals over the full space are nearly always over 0.3%: rejected, not counted, not trained
+    rejected = trials[trials["state"] == "rejected"]
+    assert len(rejected) >= 1 and (rejected["peft_params"] > budget).all()
+    assert trials["state"].isin(["complete", "failed"]).sum() == 4
+    study = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{out}/study.db")
+    pruned = [t for t in study.trials if t.user_attrs.get("status") == "rejected"]
+    assert all(t.state == optuna.trial.TrialState.PRUNED and t.system_attrs["constraints:budget"] > 0
+               for t in pruned)
+
+
+def test_time_limit_stops_the_search(tmp_path, small_space):
+    res = search("tweet_sentiment", space=small_space, strategy="random", time_limit="1s", out=tmp_path / "t",
+                 evaluator=SyntheticEvaluator(delay_s=0.3), keep_weights="none")
+    assert res.stopped == "time limit"
+    assert 1 <= (res.trials["state"] == "complete").sum() < 50
+
+
+def test_exhausted_space_stops(tmp_path):
+    res = search("tweet_sentiment", space="lora-r8", strategy="random", trials=3, out=tmp_path / "x",
+                 evaluator=SyntheticEvaluator(), keep_weights="none")
+    assert (res.trials["state"] == "complete").sum() == 1
+    assert "no new" in res.stopped
