@@ -20,7 +20,7 @@ def search(
     space: Annotated[str | None, Opt(help="a preset (full, autopeft, noah, lora) or a space YAML file "
                                      "(default: full; autopeft for --strategy autopeft-paper)")] = None,
     strategy: Annotated[str, Opt(help="random, tpe, nsga2, mobo or autopeft-paper")] = "mobo",
-    trials: Annotated[int | None, Opt(help="trained trials to run (default 12, or unlimited with --time-limit)")]
+    trials: Annotated[int | None, Opt(help="trained trials to run (default 10, or unlimited with --time-limit)")]
     = None,
     time_limit: Annotated[str | None, Opt(help="stop after this long: 90s, 30m, 2h")] = None,
     fidelity: Annotated[str, Opt(help="smoke|quick|standard|paper and/or steps=N,data=F,eval=M")] = "quick",

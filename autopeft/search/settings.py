@@ -15,7 +15,7 @@ from autopeft.search.weights import KEEP
 from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
-DEFAULT_TRIALS = 12  # the default search (quick fidelity, MiniLM, 2 cores) ends in about ten minutes
+DEFAULT_TRIALS = 10  # the default search (quick: ~50 s a trial on 2 cores, plus loading and test scoring) ~ 10 min
 DEFAULT_SPACE = "full"
 # the options a resumed search may change; everything else comes from its run.json
 RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every")

@@ -1,5 +1,6 @@
 """A whole search on a synthetic evaluator: the record, the CSVs, the budget, baselines, weights."""
 
+import importlib.util
 import json
 
 import optuna
@@ -41,7 +42,7 @@ def test_random_search_record(tmp_path, small_space):
     out = tmp_path / "run"
     ev = SyntheticEvaluator(noise=0.01, fail_every=4, keep_state=True)
     res = search("tweet_sentiment", budget="0.3%", space=small_space, strategy="random", trials=8, out=out,
-                 evaluator=ev, baselines=True, keep_weights="front")
+                 evaluator=ev, baselines=True, keep_weights="front", plot_every=4)
     budget = json.loads((out / "run.json").read_text())["budget"]["peft_params"]
     trials, front = _check_record(out, budget)
     search_rows = trials[trials["kind"] == "search"]
@@ -59,6 +60,8 @@ def test_random_search_record(tmp_path, small_space):
     assert front["test_score"].notna().all()
     assert res.front["trial"].tolist() == front["trial"].tolist()
     assert res.hypervolume > 0 and search_rows["hypervolume"].notna().all()
+    if importlib.util.find_spec("autopeft.report.pareto") is not None:
+        assert (out / "report" / "pareto.png").is_file()  # --plot-every draws with report/
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "finished" and info["trials_done"] == 8 and info["reference_point"]["score"] == 0.4
 

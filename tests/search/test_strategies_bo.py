@@ -1,0 +1,42 @@
+"""The BO strategies on a synthetic objective: mobo beats random; autopeft-paper runs its recipe."""
+
+import json
+
+import numpy as np
+
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+
+FAST_MOBO = {"n_init": 4, "pool": 64, "restarts": 2, "max_evals": 400, "mc_samples": 32}
+
+
+def _hv(tmp_path, space, strategy, seed, **options):
+    res = search("tweet_sentiment", budget="0.3%", space=space, strategy=strategy, trials=12, seed=seed,
+                 out=tmp_path / f"{strategy}-{seed}", evaluator=SyntheticEvaluator(noise=0.005, seed=seed),
+                 keep_weights="none", strategy_options=options)
+    assert (res.trials["state"] == "complete").sum() == 12
+    return res.hypervolume
+
+
+def test_mobo_beats_random_over_seeds(tmp_path, small_space):
+    seeds = [0, 1, 2]
+    mobo = [_hv(tmp_path, small_space, "mobo", s, **FAST_MOBO) for s in seeds]
+    rand = [_hv(tmp_path, small_space, "random", s) for s in seeds]
+    print("hypervolume mobo", mobo, "random", rand)
+    assert np.mean(mobo) > np.mean(rand), (mobo, rand)
+    assert sum(m > r for m, r in zip(mobo, rand, strict=True)) >= 2, (mobo, rand)
+
+
+def test_autopeft_paper_uses_its_space_and_records_deviations(tmp_path):
+    out = tmp_path / "paper"
+    res = search("tweet_sentiment", strategy="autopeft-paper", trials=4, out=out, evaluator=SyntheticEvaluator(),
+                 keep_weights="none",
+                 strategy_options={"n_init": 3, "warmup": 16, "samples": 8, "thinning": 2, "max_evals": 200})
+    info = json.loads((out / "run.json").read_text())
+    assert info["space"] == "autopeft" and info["strategy"] == "autopeft-paper"
+    assert any("SAAS" in d for d in info["deviations"]) and any("fidelity" in d for d in info["deviations"])
+    assert info["strategy_info"]["model"].startswith("SaasFullyBayesianSingleTaskGP")
+    assert (res.trials["state"] == "complete").sum() == 4
+    # only the paper's modules appear
+    methods = {m for c in res.trials["candidate"] for layer in json.loads(c)["layers"] for m in layer}
+    assert methods <= {"serial_adapter", "parallel_adapter", "prefix"}
