@@ -48,6 +48,7 @@ class SupernetPlan:
     steps: int = 300
     batch: int = 32
     n_random: int = 1  # random sub-networks per step beside the largest and smallest
+    sampling: str = "sandwich"  # or "random": one uniformly random sub-network per step (NOAH)
     warmup: float = 0.06
     checkpoint_every: int = 50
     eval: int = 500  # dev examples a proxy score uses
@@ -84,8 +85,11 @@ class SupernetTrainer:
     # --- training -------------------------------------------------------------------------
     def sandwich(self, step: int) -> list[Candidate]:
         """Step `step`'s sub-networks: largest feasible, smallest, and `n_random` random feasible
-        (drawn from a generator seeded by the step, so a resumed run draws what a straight one would)."""
+        (drawn from a generator seeded by the step, so a resumed run draws what a straight one would);
+        with `sampling="random"`, one uniformly random sub-network."""
         rng = random.Random(self.seed * 1_000_003 + step)
+        if self.plan.sampling == "random":  # NOAH: one sub-network per batch, each gene uniform
+            return [self.space.sample(rng, self.budget, mode="uniform")[1]]
         randoms = [self.space.sample(rng, self.budget)[1] for _ in range(self.plan.n_random)]
         return [self.largest, self.smallest, *randoms]
 
