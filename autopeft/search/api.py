@@ -15,6 +15,7 @@ from autopeft.errors import UserError
 from autopeft.search import record, tables
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.loop import LoopConfig, Progress, StudyLoop, finished_info, plot
+from autopeft.search.proxy_record import open_proxy_study
 from autopeft.search.settings import Settings, resolve_settings
 from autopeft.search.strategies import strategy_class
 from autopeft.search.strategies.base import Context
@@ -37,7 +38,7 @@ class SearchResult:
 
 
 def search(task: str | None = None, *, budget: str | int | float = "0.5%", model: str = "minilm",
-           space: str | None = None, strategy: str = "mobo", trials: int | None = None,
+           space: str | None = None, strategy: str = "auto", trials: int | None = None,
            time_limit: str | float | None = None, fidelity: str = "quick", workers: int | None = None,
            ray_address: str | None = None, out: str | Path | None = None, seed: int = 0,
            baselines: bool = False, resume: str | Path | None = None, keep_weights: str = "front",
@@ -79,6 +80,9 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
     study = record.open_study(s.storage, sampler=cls.sampler(s.seed, s.strategy_options), storage=storage)
     bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if s.baselines else None
     ctx = Context(bound, s.budget_params, study, s.fidelity, s.seed, s.chance)
+    if getattr(cls, "uses_proxy", False):
+        ctx.proxy_study = open_proxy_study(s.storage, storage)
+        ctx.proxy_factory = _proxy_factory(evaluator, s)
     strat = cls(ctx, **s.strategy_options)
     info = s.run_info() | {"strategy_info": strat.info(), "metric": getattr(evaluator, "metric", None),
                            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -87,10 +91,13 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
         on_start(s)
     cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, s.workers), s.seed, s.keep_weights,
                      s.plot_every, s.fitted_baselines() if s.baselines else [])
-    loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress)
+    loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study)
     status = "interrupted"
     try:
-        loop.run()
+        try:
+            loop.run()
+        finally:
+            strat.close()
         status = "finished"
         _score_front_on_test(loop, evaluator)
     finally:
@@ -101,6 +108,18 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
         plot(str(s.run_dir))
     df = loop.frame
     return SearchResult(s.run_dir, df, tables.front_frame(df), loop.progress.hypervolume, loop.stop_reason, info)
+
+
+def _proxy_factory(evaluator: Evaluator, s: Settings):
+    """The evaluator's supernet proxy, checkpointed in the run directory (resumable)."""
+    make = getattr(evaluator, "proxy", None)
+    if make is None:
+        raise UserError(f"strategy {s.strategy!r} needs a supernet proxy, which this evaluator does not provide")
+
+    def factory(space, budget, plan, seed):
+        return make(space, budget, plan, seed, s.run_dir / "supernet")
+
+    return factory
 
 
 def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:

@@ -106,6 +106,12 @@ class SyntheticEvaluator:
             s = self.score(job.candidate, seed=job.seed + 1000)
             on_result(job, EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split))
 
+    def proxy(self, space, budget, plan, seed, checkpoint_dir):
+        """A noisy copy of this objective as the low-fidelity proxy (for tests and benchmarks)."""
+        from autopeft.search.proxy import SyntheticProxy
+
+        return SyntheticProxy(self, noise=getattr(self, "proxy_noise", 0.03), seed=seed)
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -55,9 +55,9 @@ class StudyLoop:
 
     def __init__(self, cfg: LoopConfig, ctx: Context, strategy: Strategy, evaluator: Evaluator,
                  baseline_study: optuna.Study | None = None,
-                 on_progress: Callable[[Progress], None] | None = None):
+                 on_progress: Callable[[Progress], None] | None = None, proxy_study: optuna.Study | None = None):
         self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
-        self.study, self.bstudy = ctx.study, baseline_study
+        self.study, self.bstudy, self.pstudy = ctx.study, baseline_study, proxy_study
         self.on_progress = on_progress or (lambda _p: None)
         self.progress = Progress(target=cfg.target)
         self.started = time.monotonic()
@@ -182,7 +182,7 @@ class StudyLoop:
 
     # --- the record's plain files ---------------------------------------------------------
     def _refresh(self, trial: optuna.Trial | None = None) -> None:
-        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity)
+        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy)
         front = df[df["front"]]
         hv = hypervolume(front["score"].astype(float), front["peft_params"].astype(float),
                          self.ctx.chance, self.ctx.budget) if len(front) else 0.0

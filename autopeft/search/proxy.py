@@ -32,9 +32,11 @@ PLANS = {"smoke": ProxyPlan(steps=20, eval=200), "quick": ProxyPlan(steps=200, e
          "standard": ProxyPlan(steps=400, eval=1000), "paper": ProxyPlan(steps=1500, eval=2000)}
 
 
-def plan_for(fidelity: str) -> ProxyPlan:
-    """The proxy plan that goes with a fidelity label (custom fidelities get `quick`'s)."""
-    return PLANS.get(fidelity, PLANS["quick"])
+def plan_for(fidelity: str, steps: int | None = None, eval: int | None = None) -> ProxyPlan:
+    """The proxy plan that goes with a fidelity label (custom fidelities get `quick`'s), with
+    optional overrides of the supernet's steps and the proxy's eval size."""
+    plan = PLANS.get(fidelity, PLANS["quick"])
+    return ProxyPlan(steps=steps or plan.steps, eval=eval or plan.eval, batch=plan.batch, sampling=plan.sampling)
 
 
 class ProxyScorer(Protocol):

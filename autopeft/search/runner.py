@@ -123,6 +123,14 @@ class RunnerEvaluator:
                 "id2label": list(self.task.spec.label_names), "problem_type": self.task.spec.problem_type}
         return trial_metadata(model, candidate, state, meta)
 
+    def proxy(self, space: Any, budget: int | None, plan: Any, seed: int, checkpoint_dir: Any) -> Any:
+        """A supernet on its own worker (same task and backbone), checkpointed in `checkpoint_dir`."""
+        from autopeft.evaluators.worker import WorkerSpec
+        from autopeft.search.proxy import SupernetProxy
+
+        spec = WorkerSpec(task=self.ref, model=self.s.model)
+        return SupernetProxy(spec, space, budget, plan, seed, checkpoint_dir)
+
     def close(self) -> None:
         """Free the workers."""
         self.runner.close()

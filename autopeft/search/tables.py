@@ -20,7 +20,8 @@ COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "
 
 def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
     u = t.user_attrs
-    return {"trial": t.number if kind == "search" else f"b{t.number}", "state": status_of(t), "kind": kind,
+    label = {"search": t.number, "baseline": f"b{t.number}", "proxy": f"p{t.number}"}[kind]
+    return {"trial": label, "state": status_of(t), "kind": kind,
             "name": u.get("name", ""), "strategy": u.get("strategy", ""), "fidelity": u.get("fidelity", ""),
             "metric": u.get("metric"), "score": u.get("score"), "test_score": extra.get(f"test:{t.number}"),
             "peft_params": u.get("peft_params"), "peft_pct": u.get("peft_pct"), "head_params": u.get("head_params"),
@@ -29,14 +30,18 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[
             "summary": u.get("summary", ""), "candidate": u.get("candidate", "")}
 
 
-def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str) -> pd.DataFrame:
-    """Every trial of the search (then the baselines), with `front` marking the Pareto front."""
+def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str,
+                 proxies: optuna.Study | None = None) -> pd.DataFrame:
+    """Every trial of the search (then the baselines, then supernet proxy scores), with `front`
+    marking the Pareto front (standalone search trials only)."""
     # per-trial values added after a trial finished (hypervolume, test score) are study attributes
     extra = study.user_attrs
     rows = [_row(t, "search", extra) for t in study.get_trials(deepcopy=False)]
     if baselines is not None:
         bextra = baselines.user_attrs
         rows += [_row(t, "baseline", bextra) for t in baselines.get_trials(deepcopy=False)]
+    if proxies is not None:
+        rows += [_row(t, "proxy", {}) for t in proxies.get_trials(deepcopy=False)]
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["front"] = front_mask(df, fidelity)
     return df

@@ -12,6 +12,8 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "nsga2": ("autopeft.search.strategies.optuna_samplers", "NSGA2Strategy"),
     "mobo": ("autopeft.search.strategies.mobo", "MOBOStrategy"),
     "autopeft-paper": ("autopeft.search.strategies.paper", "AutoPEFTPaperStrategy"),
+    "noah-paper": ("autopeft.search.strategies.noah", "NOAHPaperStrategy"),
+    "auto": ("autopeft.search.strategies.auto", "AutoStrategy"),
 }
 
 

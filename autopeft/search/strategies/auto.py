@@ -39,16 +39,18 @@ class AutoStrategy(MOBOStrategy):
     """Supernet screening + multi-fidelity BO (proxy as a GP input)."""
 
     name = "auto"
+    uses_proxy = True
 
     def __init__(self, ctx: Context, screen: int | None = None, expand: int = 8, n_init: int | None = None,
-                 **options: Any):
+                 supernet_steps: int | None = None, proxy_eval: int | None = None, **options: Any):
         super().__init__(ctx, n_init=n_init if n_init is not None else 4, **options)
         self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), expand=expand)
-        self.plan = plan_for(ctx.fidelity)
+        self.plan = plan_for(ctx.fidelity, supernet_steps, proxy_eval)
         self.pool: dict[str, Entry] = {}
         self.cache: dict[str, tuple[float | None, dict[str, Any] | None]] | None = None
         self.scorer: Any = None
         self.screened = False
+        self.initial: list[Entry] | None = None  # the diverse first trials, chosen once
 
     # --- the proxy ------------------------------------------------------------------------
     def _score(self, items: list[tuple[dict[str, Any], Candidate]]) -> None:
@@ -123,8 +125,12 @@ class AutoStrategy(MOBOStrategy):
         done = [o for o in self.history if o.assignment is not None]
         out: list[Proposal] = []
         if len(done) < self.n_init:
-            for a, c, s in self._diverse(min(n, self.n_init - len(done))):
-                out.append(self.open_trial(c, a, proxy_score=s))
+            if self.initial is None:
+                self.initial = self._diverse(self.n_init - len(done))
+            while self.initial and len(out) < n:
+                a, c, s = self.initial.pop(0)
+                if self.ctx.is_new(c):
+                    out.append(self.open_trial(c, a, proxy_score=s))
         if len(out) < n:
             if len(done) >= self.n_init:
                 self._expand()

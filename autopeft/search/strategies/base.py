@@ -35,6 +35,10 @@ class Context:
     seed: int = 0
     chance: float = 0.0  # the hypervolume reference score
     seen: set[str] = field(default_factory=set)  # keys of candidates trained, running or failed
+    # for strategies that screen with a supernet (auto, noah-paper): makes a ProxyScorer from
+    # (space, budget or None, ProxyPlan, seed), and the study proxy scores are recorded in
+    proxy_factory: Any = None
+    proxy_study: optuna.Study | None = None
 
     def fits(self, candidate: Candidate | None) -> bool:
         """Non-empty and within the budget."""
@@ -72,6 +76,9 @@ class Strategy:
     def rebuild(self, history: list[Observation]) -> None:
         """Restore the state from the record of a resumed search."""
         self.tell(history)
+
+    def close(self) -> None:
+        """Release what the strategy holds (a supernet's worker); the study loop calls it at the end."""
 
     def info(self) -> dict[str, Any]:
         """Settings (and deviations from a recipe) for run.json."""

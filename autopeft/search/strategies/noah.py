@@ -31,6 +31,7 @@ class NOAHPaperStrategy(Strategy):
     """Supernet + evolution under the budget, then standalone retraining of the best."""
 
     name = "noah-paper"
+    uses_proxy = True
     default_space = "noah"
 
     @staticmethod
@@ -45,10 +46,11 @@ class NOAHPaperStrategy(Strategy):
         out.append("retraining at the search's fidelity, not 100 epochs")
         return out
 
-    def __init__(self, ctx: Context, **options: Any):
-        super().__init__(ctx, **options)
+    def __init__(self, ctx: Context, supernet_steps: int | None = None, proxy_eval: int | None = None,
+                 **options: Any):
+        super().__init__(ctx, supernet_steps=supernet_steps, proxy_eval=proxy_eval, **options)
         self.cfg = SCALE.get(ctx.fidelity, SCALE["quick"])
-        plan = plan_for(ctx.fidelity)
+        plan = plan_for(ctx.fidelity, supernet_steps, proxy_eval)
         self.plan = ProxyPlan(steps=plan.steps, eval=plan.eval, batch=plan.batch, sampling="random")
         self.ranking: list[Scored] | None = None
         self.scorer: Any = None
@@ -97,3 +99,9 @@ class NOAHPaperStrategy(Strategy):
     def info(self) -> dict[str, Any]:
         """Settings for run.json."""
         return super().info() | {"evolution": self.cfg.__dict__, "supernet": self.plan.__dict__}
+
+    def close(self) -> None:
+        """Free the supernet's worker."""
+        if self.scorer is not None:
+            self.scorer.close()
+            self.scorer = None
