@@ -1,24 +1,38 @@
 """`auto` and `noah-paper`: end to end on a synthetic objective and on a tiny real model, and
 resumed after SIGKILL without scoring any proxy twice."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import optuna
 import pytest
 
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from tests.search.test_resume import _kill_mid_search
+from tests.search.test_resume import _completed
+
+SCRIPT = """
+import sys
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[3], trials=5, out=sys.argv[1], seed=3,
+       fidelity="smoke", evaluator=SyntheticEvaluator(delay_s=0.5), keep_weights="none")
+"""
 
 STRATEGIES = ["auto", "noah-paper"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_runs_end_to_end_on_a_synthetic_objective(tmp_path, small_space, strategy):
-    res = search("tweet_sentiment", space=small_space, strategy=strategy, trials=6, fidelity="smoke",
+    res = search("tweet_sentiment", space=small_space, strategy=strategy, trials=4, fidelity="smoke",
                  out=tmp_path / "run", evaluator=SyntheticEvaluator(), keep_weights="none")
     df = res.trials
     search_rows, proxy_rows = df[df["kind"] == "search"], df[df["kind"] == "proxy"]
-    assert (search_rows["state"] == "complete").sum() == 6
-    assert len(proxy_rows) > 6 and (proxy_rows["fidelity"] == "supernet").all()
+    assert (search_rows["state"] == "complete").sum() == 4
+    assert len(proxy_rows) > 4 and (proxy_rows["fidelity"] == "supernet").all()
     assert (search_rows["peft_params"] <= 113_566).all()
     assert set(res.front["kind"]) == {"search"}  # proxies never enter the front
     assert proxy_rows["candidate"].is_unique
@@ -38,12 +52,21 @@ def test_auto_starts_with_diverse_promising_candidates(tmp_path, small_space):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_sigkill_then_resume_reuses_proxy_scores(tmp_path, small_space, strategy):
     run_dir = tmp_path / "run"
-    _kill_mid_search(run_dir, small_space, strategy)
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), small_space, strategy])
+    try:
+        deadline = time.monotonic() + 240
+        while _completed(run_dir) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "the search ended before it was killed"
+            time.sleep(0.05)
+        time.sleep(0.2)  # inside the next trial's "training"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
     storage = f"sqlite:///{run_dir}/study.db"
     proxies_before = len(optuna.load_study(study_name="autopeft-proxy", storage=storage).trials)
     assert proxies_before > 0
     res = search(resume=run_dir, evaluator=SyntheticEvaluator())
-    assert res.trials["state"].isin(["complete", "failed"])[res.trials["kind"] == "search"].sum() == 10
+    assert res.trials["state"].isin(["complete", "failed"])[res.trials["kind"] == "search"].sum() == 5
     proxies = res.trials[res.trials["kind"] == "proxy"]
     assert proxies["candidate"].is_unique  # nothing scored twice: the record was reused
     if strategy == "noah-paper":  # the same evolution, retraced from the record
