@@ -54,8 +54,13 @@ class RunData:
 
     @cached_property
     def searched(self) -> pd.DataFrame:
-        """Completed trials the strategy proposed (not baselines)."""
-        return self.completed[~self.completed["is_baseline"]]
+        """Completed standalone trials the strategy proposed (not baselines, not supernet proxies)."""
+        return self.completed[~self.completed["is_baseline"] & ~self.completed["is_proxy"]]
+
+    @cached_property
+    def proxies(self) -> pd.DataFrame:
+        """Supernet proxy scores (low fidelity, inherited weights): never in the front."""
+        return self.completed[self.completed["is_proxy"]]
 
     @cached_property
     def final_fidelity(self) -> str | None:
@@ -167,6 +172,7 @@ def normalise_trials(df: pd.DataFrame) -> pd.DataFrame:
     df["trial"] = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in df["trial"]]
     df["seq"] = range(len(df))  # the record's order: search trials by number, then the baselines
     df["is_baseline"] = _baseline_flags(df)
+    df["is_proxy"] = df["kind"].astype(str).str.lower().eq("proxy") if "kind" in df else False
     df["label"] = [_label(row) for row in df.to_dict("records")]
     df["methods"] = [methods_of(c) for c in df["candidate"]]
     df["mix"] = [mix_label(m) for m in df["methods"]]
