@@ -133,8 +133,14 @@ class RunData:
         return float(self.completed["score"].min()) if len(self.completed) else None
 
     def counts(self) -> dict[str, int]:
-        """How many trials are in each state (complete, fail, running, rejected, ...)."""
-        return {str(k): int(v) for k, v in self.trials["state"].value_counts().items()}
+        """How many trials are in each state (complete, fail, running, rejected, ...), and under `proxy`
+        how many supernet proxy scores the record holds (not trials of their own)."""
+        t = self.trials
+        standalone = t[~t["is_proxy"]] if "is_proxy" in t else t
+        out = {str(k): int(v) for k, v in standalone["state"].value_counts().items()}
+        if len(standalone) < len(t):
+            out["proxy"] = len(t) - len(standalone)
+        return out
 
 
 def load_run(run_dir: str | Path) -> RunData:
