@@ -162,8 +162,16 @@ def encode_task(ref: TaskRef, model_path: str, config: dict[str, Any], max_lengt
     if vision:
         task.pixel_mean, task.pixel_std = _pixel_norm(model_path, channels)
     else:
-        task.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        task.pad_id = pad_token_id(tokenizer)
     return task
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else its EOS (decoders), else 0."""
+    for value in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if value is not None:
+            return int(value)
+    return 0
 
 
 def _pixel_norm(model_path: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -57,10 +57,20 @@ class InProcessRunner:
 
 
 def make_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = None,
-                gpus_per_worker: float = 0.0) -> Runner:
-    """In-process for one local worker; Ray for several, or for a cluster address."""
+                gpus_per_worker: float | None = None) -> Runner:
+    """In-process for one local worker; Ray for several, or for a cluster address.
+
+    Without `gpus_per_worker`, local workers share this machine's GPUs evenly when the spec may use CUDA."""
     if workers <= 1 and ray_address is None:
         return InProcessRunner(spec)
     from autopeft.evaluators.ray_runner import RayRunner
+
+    if gpus_per_worker is None:
+        gpus_per_worker = 0.0
+        if spec.device in ("auto", "cuda") and ray_address is None:
+            import torch
+
+            if torch.cuda.is_available():
+                gpus_per_worker = torch.cuda.device_count() / max(1, workers)
 
     return RayRunner(spec, workers=max(1, workers), address=ray_address, gpus_per_worker=gpus_per_worker)
