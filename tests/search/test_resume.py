@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,15 +32,24 @@ def _completed(run_dir):
         return 0
 
 
+def _running(run_dir):
+    """Trials RUNNING in the study (read with sqlite3: no Optuna storage in the polling loop)."""
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def _kill_mid_search(run_dir, space, strategy):
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), space, strategy])
     try:
-        deadline = time.monotonic() + 120
-        while _completed(run_dir) < 3:
+        deadline = time.monotonic() + 180
+        # after 3 completed trials, wait for the next one to be inside its 0.4 s of "training"
+        while _completed(run_dir) < 3 or not _running(run_dir):
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(0.15)  # inside the next trial's 0.4 s of "training"
+            time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
