@@ -82,6 +82,8 @@ class _Bar:
         if p.deadline is not None:
             left = f" left {max(0, p.deadline - time.monotonic()) / 60:.1f}m"
         info = f"best {best} front {p.front_size} HV {p.hypervolume:.4f}{left}"
+        if getattr(p, "status", ""):
+            info += f"  [dim]{p.status}[/dim]"
         self.progress.update(self.task, completed=p.done, info=info)
 
     def stop(self) -> None:

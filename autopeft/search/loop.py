@@ -34,6 +34,7 @@ class Progress:
     hypervolume: float = 0.0
     deadline: float | None = None  # time.monotonic() value
     last: str = ""
+    status: str = ""  # what the strategy is doing between trials (training the supernet, screening)
 
 
 @dataclass
@@ -65,6 +66,11 @@ class StudyLoop:
             self.progress.deadline = self.started + cfg.time_limit_s
         self.frame: pd.DataFrame | None = None
         self.stop_reason = ""
+        ctx.on_status = self._status
+
+    def _status(self, message: str) -> None:
+        self.progress.status = message
+        self.on_progress(self.progress)
 
     # --- resume ---------------------------------------------------------------------------
     def recover(self) -> list[optuna.trial.FrozenTrial]:
@@ -159,6 +165,7 @@ class StudyLoop:
                                    int(prop.trial.user_attrs["peft_params"]), result.score))
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
+            self.progress.status = ""
             self.on_progress(self.progress)
 
         try:

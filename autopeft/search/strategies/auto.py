@@ -60,7 +60,9 @@ class AutoStrategy(MOBOStrategy):
         todo = [(a, c) for a, c in items if c.key not in self.pool and c.key not in self.cache]
         if todo:
             scorer = self._scorer()
-            for (a, c), r in zip(todo, scorer.score([c for _, c in todo]), strict=True):
+            for i, (a, c) in enumerate(todo):
+                self.ctx.status(f"supernet proxy {i + 1}/{len(todo)}")
+                r = scorer.score([c])[0]
                 record_proxy(getattr(self.ctx, "proxy_study", None), self.ctx.space, c, a, r, self.name,
                              self.ctx.budget)
                 self.cache[c.key] = (r.score if r.ok else None, a)
@@ -74,8 +76,10 @@ class AutoStrategy(MOBOStrategy):
             factory = getattr(self.ctx, "proxy_factory", None)
             if factory is None:
                 raise RuntimeError("auto needs an evaluator that provides a supernet proxy")
+            self.ctx.status("loading the supernet")
             self.scorer = factory(self.ctx.space, self.ctx.budget, self.plan, self.ctx.seed)
-            self.scorer.train()
+            self.scorer.train(on_step=lambda s, t: self.ctx.status(f"training the supernet {s}/{t}")
+                              if s % 5 == 0 or s == t else None)
         return self.scorer
 
     def _screen(self) -> None:

@@ -39,6 +39,12 @@ class Context:
     # (space, budget or None, ProxyPlan, seed), and the study proxy scores are recorded in
     proxy_factory: Any = None
     proxy_study: optuna.Study | None = None
+    on_status: Any = None  # the loop's callback for "what I am doing now" (shown beside the progress bar)
+
+    def status(self, message: str) -> None:
+        """Tell the user what the strategy is doing between trials."""
+        if self.on_status is not None:
+            self.on_status(message)
 
     def fits(self, candidate: Candidate | None) -> bool:
         """Non-empty and within the budget."""

@@ -71,6 +71,7 @@ class NOAHPaperStrategy(Strategy):
 
         def score(batch: list[tuple[dict[str, Any], Any]]) -> list[float]:
             todo = [(a, c) for a, c in batch if c.key not in cache]
+            self.ctx.status(f"evolution: scoring {len(todo)} candidates with the supernet")
             if todo:
                 scorer = self._scorer()
                 for (a, c), r in zip(todo, scorer.score([c for _, c in todo]), strict=True):
@@ -92,8 +93,10 @@ class NOAHPaperStrategy(Strategy):
             if factory is None:
                 raise RuntimeError("noah-paper needs an evaluator that provides a supernet proxy")
             # NOAH trains its supernet over the whole space; the budget applies in the search
+            self.ctx.status("loading the supernet")
             self.scorer = factory(self.ctx.space, None, self.plan, self.ctx.seed)
-            self.scorer.train()
+            self.scorer.train(on_step=lambda s, t: self.ctx.status(f"training the supernet {s}/{t}")
+                              if s % 5 == 0 or s == t else None)
         return self.scorer
 
     def info(self) -> dict[str, Any]:
