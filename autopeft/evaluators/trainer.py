@@ -187,7 +187,8 @@ def train_and_score(
             values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
             result.metrics, result.score = values, values["score"]
             result.reports = {s: score_split(model, task, task.splits[s], device) for s in report_splits}
-            if keep_state:
+            if keep_state:  # what an export holds: reparameterisations folded into plain tensors
+                attached.fold()
                 result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
             result.status = OK
     except CandidateFailed as exc:
