@@ -84,7 +84,7 @@ def main() -> None:
     plan = SupernetPlan(steps=args.supernet_steps, eval=evals[0])
     trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=args.seed, device=worker.device)
     t0 = time.perf_counter()
-    trainer.train(on_step=lambda s, t: print(f"supernet step {s}/{t}", flush=True) if s % 50 == 0 else None)
+    trainer.train(on_step=lambda s, t: print(f"supernet step {s}/{t}", flush=True) if s % 10 == 0 else None)
     supernet_s = time.perf_counter() - t0
     rows = [{"key": c.key, "peft_params": bound.params(c), "candidate": c.to_json()} for c in candidates]
     for n_eval in evals:
