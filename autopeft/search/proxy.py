@@ -52,6 +52,17 @@ class ProxyScorer(Protocol):
     def close(self) -> None: ...
 
 
+def start_scorer(ctx: Any, strategy: str, budget: int | None, plan: ProxyPlan) -> ProxyScorer:
+    """The context's proxy, trained (or restored from its checkpoint), telling the user as it goes."""
+    factory = getattr(ctx, "proxy_factory", None)
+    if factory is None:
+        raise RuntimeError(f"{strategy} needs an evaluator that provides a supernet proxy")
+    ctx.status("loading the supernet")
+    scorer = factory(ctx.space, budget, plan, ctx.seed)
+    scorer.train(on_step=lambda s, t: ctx.status(f"training the supernet {s}/{t}") if s % 5 == 0 or s == t else None)
+    return scorer
+
+
 class SupernetProxy:
     """A supernet on its own worker (its own copy of the backbone, so standalone trials on the
     evaluator's workers never see the supernet's modules), checkpointed in the run directory."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from autopeft.search.evolution import EvolutionConfig, mutate
-from autopeft.search.proxy import plan_for
+from autopeft.search.proxy import plan_for, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal
@@ -73,13 +73,7 @@ class AutoStrategy(MOBOStrategy):
 
     def _scorer(self) -> Any:
         if self.scorer is None:
-            factory = getattr(self.ctx, "proxy_factory", None)
-            if factory is None:
-                raise RuntimeError("auto needs an evaluator that provides a supernet proxy")
-            self.ctx.status("loading the supernet")
-            self.scorer = factory(self.ctx.space, self.ctx.budget, self.plan, self.ctx.seed)
-            self.scorer.train(on_step=lambda s, t: self.ctx.status(f"training the supernet {s}/{t}")
-                              if s % 5 == 0 or s == t else None)
+            self.scorer = start_scorer(self.ctx, self.name, self.ctx.budget, self.plan)
         return self.scorer
 
     def _screen(self) -> None:

@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from autopeft.search.evolution import EvolutionConfig, Scored, evolve
-from autopeft.search.proxy import ProxyPlan, plan_for
+from autopeft.search.proxy import ProxyPlan, plan_for, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 
@@ -89,14 +89,8 @@ class NOAHPaperStrategy(Strategy):
 
     def _scorer(self) -> Any:
         if self.scorer is None:
-            factory = getattr(self.ctx, "proxy_factory", None)
-            if factory is None:
-                raise RuntimeError("noah-paper needs an evaluator that provides a supernet proxy")
             # NOAH trains its supernet over the whole space; the budget applies in the search
-            self.ctx.status("loading the supernet")
-            self.scorer = factory(self.ctx.space, None, self.plan, self.ctx.seed)
-            self.scorer.train(on_step=lambda s, t: self.ctx.status(f"training the supernet {s}/{t}")
-                              if s % 5 == 0 or s == t else None)
+            self.scorer = start_scorer(self.ctx, self.name, None, self.plan)
         return self.scorer
 
     def info(self) -> dict[str, Any]:
