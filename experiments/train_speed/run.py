@@ -4,9 +4,11 @@
     .venv/bin/python experiments/train_speed/run.py --steps 20 --threads 2
 
 Each configuration: a fresh model, lora-r8 attached, 3 untimed warm-up steps, then `--steps`
-timed optimizer steps on the same seeded batches. Peak memory is the process RSS rise over the
-steps (the trainer's CPU measure). Writes results.csv (appends) with the 1-minute load average,
-since a shared machine's other jobs slow every row alike only when the load is steady.
+timed optimizer steps on the same seeded batches. `cpu_s_per_step` is the process's CPU time per
+step (all threads): on a shared machine it moves far less with other jobs than wall time. Peak
+memory is the process RSS rise over the steps (the trainer's CPU measure). Writes results.csv
+(appends) with the 1-minute load average, since a shared machine's other jobs slow rows
+unevenly: run several rounds and compare minima.
 """
 
 from __future__ import annotations
@@ -63,12 +65,13 @@ def measure(name: str, dynamic: bool, grouped: bool, dropout: float, steps: int,
         step()
     widths.clear()
     with PeakMemory("cpu") as mem:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return {"config": name, "dynamic_padding": dynamic, "length_grouped": grouped, "dropout": dropout,
             "steps": steps, "s_per_step": round(elapsed / steps, 3), "steps_per_s": round(steps / elapsed, 3),
+            "cpu_s_per_step": round(cpu / steps, 3),
             "mean_batch_len": round(float(np.mean(widths)), 1), "peak_rss_rise_mb": round(mem.peak_mb, 1),
             "threads": torch.get_num_threads(), "load_avg_1m": round(os.getloadavg()[0], 2)}
 
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="configuration names to run (default all)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over all configurations (compare minima)")
     parser.add_argument("--out", type=Path, default=HERE / "results.csv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,10 +91,9 @@ def main() -> None:
     new = not args.out.exists()
     with args.out.open("a", newline="") as f:
         writer = None
-        for name, (dynamic, grouped, dropout) in CONFIGS.items():
-            if args.only and name not in args.only:
-                continue
-            row = measure(name, dynamic, grouped, dropout, args.steps, task, dims)
+        rounds = [(r, n, c) for r in range(args.repeats) for n, c in CONFIGS.items() if not args.only or n in args.only]
+        for repeat, name, (dynamic, grouped, dropout) in rounds:
+            row = {"round": repeat, **measure(name, dynamic, grouped, dropout, args.steps, task, dims)}
             print(row, flush=True)
             if writer is None:
                 writer = csv.DictWriter(f, fieldnames=list(row))
