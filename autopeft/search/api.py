@@ -38,7 +38,7 @@ class SearchResult:
 
 
 def search(task: str | None = None, *, budget: str | int | float = "0.5%", model: str = "minilm",
-           space: str | None = None, strategy: str = "auto", trials: int | None = None,
+           space: str | None = None, strategy: str = "mobo", trials: int | None = None,
            time_limit: str | float | None = None, fidelity: str = "quick", workers: int | None = None,
            ray_address: str | None = None, out: str | Path | None = None, seed: int = 0,
            baselines: bool = False, resume: str | Path | None = None, keep_weights: str = "front",

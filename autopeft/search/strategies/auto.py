@@ -1,4 +1,4 @@
-"""`auto`, the default: a supernet screens many candidates cheaply, Bayesian optimisation on the
+"""`auto`: a supernet screens many candidates cheaply, Bayesian optimisation on the
 true (standalone) objective uses the proxy score as an input feature, and only promising,
 diverse candidates are trained standalone.
 
