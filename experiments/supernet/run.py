@@ -102,6 +102,7 @@ def main() -> None:
         row.update(standalone_score=r.score, standalone_wall_s=r.wall_s, standalone_status=r.status,
                    standalone_reason=r.reason)
         print(f"standalone {cand.key}: {r.score} ({r.wall_s:.1f}s)", flush=True)
+        pd.DataFrame(rows).to_csv(out / "results.partial.csv", index=False)  # a cut run keeps what it measured
 
     df = pd.DataFrame(rows)
     df["peft_pct"] = 100 * df["peft_params"] / bound.dims.backbone_params
