@@ -27,7 +27,7 @@ class MethodSpec:
     flag: ClassVar[bool] = False  # slot sizes are on/off (0/1) rather than widths
     kinds: ClassVar[frozenset[str]] = frozenset({"encoder", "decoder", "vision"})
     default_lr: ClassVar[float]
-    # why this default: literature value until the measured sweep lands (see docs/methods.md)
+    # where the default comes from (experiments/train_speed/lr_sweep.py measures them on tweets)
     lr_source: ClassVar[str] = "literature"
     identity_at_init: ClassVar[bool] = True
     Globals: ClassVar[type[MethodGlobals]] = MethodGlobals
