@@ -210,10 +210,6 @@ class AutoStrategy(MOBOStrategy):
         cached = (self.cache or {}).get(cand.key)
         return float(cached[0]) if cached and cached[0] is not None else self.ctx.chance
 
-    def tell(self, observations: list[Observation]) -> None:
-        """Learn from standalone results."""
-        super().tell(observations)
-
     def close(self) -> None:
         """Free the supernet's worker."""
         if self.scorer is not None:
