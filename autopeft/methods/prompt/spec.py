@@ -28,6 +28,7 @@ class PromptSpec(MethodSpec):
     # Inserting tokens shifts rotary positions in decoders: encoders and ViT only for now.
     kinds = frozenset({"encoder", "vision"})
     default_lr = 3e-2
+    lr_source = "measured: experiments/train_speed/lr_sweep_gpu.csv (tweets, 3 seeds, best at 300 steps)"
     identity_at_init = False
     Globals = PromptGlobals
 

@@ -22,7 +22,8 @@ class SerialAdapterSpec(MethodSpec):
     name = "serial_adapter"
     title = "serial adapter"
     slots = ("attn", "ffn")  # after the attention output projection / after the FFN output
-    default_lr = 1e-3
+    default_lr = 3e-3
+    lr_source = "measured: experiments/train_speed/lr_sweep_gpu.csv (tweets, 3 seeds, best at 300 steps)"
     Globals = SerialAdapterGlobals
 
     def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: SerialAdapterGlobals) -> int:
