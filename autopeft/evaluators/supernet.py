@@ -158,7 +158,9 @@ class SupernetTrainer:
         saved = [p.detach().clone() for p in self.net.parameters()]
         train = self.task.splits["train"]
         batches = train_batches(train.lengths, self.plan.batch, np.random.default_rng(self.seed))
-        opt = torch.optim.AdamW([{"params": g["params"], "lr": g["lr"]} for g in self.optimizer.param_groups])
+        # the groups' base rates: after training, the supernet's schedule has decayed them to 0
+        opt = torch.optim.AdamW([{"params": g["params"], "lr": base}
+                                 for g, base in zip(self.optimizer.param_groups, self.schedule.base_lrs, strict=True)])
         self.model.train()
         for _ in range(steps):
             batch = {k: v.to(self.device) for k, v in collate(self.task, train, next(batches)).items()}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from autopeft.evaluators import metrics
 from autopeft.evaluators.batches import collate, eval_batches, train_batches
@@ -87,30 +88,39 @@ def linear_schedule(total: int, warmup: int) -> Any:
     return factor
 
 
-def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> np.ndarray:
-    """Predictions (class ids, or values for regression) in the split's order."""
+def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> tuple[np.ndarray, float]:
+    """Predictions (class ids, or values for regression) in the split's order, and the mean loss
+    (cross-entropy, or squared error for regression; NaN where the split has no labels)."""
     regression = task.spec.problem_type == REGRESSION
     out = np.empty(len(split), dtype=np.float32 if regression else np.int64)
+    loss_sum = 0.0
+    labelled = bool(len(split)) and (regression or bool((split.labels >= 0).all()))
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for index in eval_batches(split.lengths, EVAL_BATCH):
-                batch = {k: v.to(device) for k, v in collate(task, split, index).items() if k != "labels"}
+                batch = {k: v.to(device) for k, v in collate(task, split, index).items()}
+                labels = batch.pop("labels")
                 logits = model(**batch).logits.float()
                 pred = logits.squeeze(-1) if regression else logits.argmax(-1)
                 out[index] = pred.cpu().numpy()
+                if labelled:
+                    loss = (F.mse_loss(pred, labels.float(), reduction="sum") if regression
+                            else F.cross_entropy(logits, labels, reduction="sum"))
+                    loss_sum += float(loss)
     finally:
         model.train(was_training)
-    return out
+    return out, (loss_sum / len(split) if labelled else float("nan"))
 
 
 def score_split(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> dict[str, float]:
-    """The task's metric values (with `score`) on a split."""
-    preds = predict(model, task, split, device)
+    """The task's metric values (with `score`) on a split, and its mean `loss` (a continuous
+    signal that small evaluation sets rank by better than accuracy: experiments/supernet)."""
+    preds, loss = predict(model, task, split, device)
     if not np.all(np.isfinite(preds)):
         raise FloatingPointError("the model predicts non-finite values")
-    return metrics.compute(task.spec.metric, preds, split.labels)
+    return {**metrics.compute(task.spec.metric, preds, split.labels), "loss": loss}
 
 
 class CandidateFailed(Exception):

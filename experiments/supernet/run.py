@@ -1,14 +1,17 @@
 """Does the supernet's proxy rank candidates like standalone training does, and how much cheaper is it?
 
-On MiniLM / tweet_sentiment at a 0.5% budget: train one supernet over the `full` space, score N
-candidates spread over the parameter range with inherited weights (proxy), then train each of
-them standalone, and compare: Kendall tau and Spearman rho between proxy and standalone scores,
-and the time per candidate of each. Each proxy is scored on two dev-subset sizes, since the
-proxy's cost is its evaluation. Writes results.csv, summary.csv and proxy<N>_vs_standalone.png
-here.
+On MiniLM / tweet_sentiment at a 0.5% budget: pick N candidates of the `full` space spread over
+the parameter range, train each standalone (at one or more fidelities), then train supernets
+(sampling rule and step count varied) and score every candidate with inherited weights: on a few
+dev-set sizes, with and without a few steps of its own, reading both the dev accuracy and the dev
+loss. Compares each proxy with each standalone score (Kendall tau, Spearman rho) and times both.
 
-    .venv/bin/python experiments/supernet/run.py                # the committed results
-    .venv/bin/python experiments/supernet/run.py --n 4 --supernet-steps 10 --fidelity smoke --out /tmp/x  # smoke
+Writes here: standalone.csv, proxies.csv (one row per candidate and proxy setting), summary.csv
+(one row per proxy setting, proxy signal and standalone fidelity), rho_by_setting.png and
+best_proxy_vs_standalone.png.
+
+    .venv/bin/python experiments/supernet/run.py        # see README.md for the committed runs
+    .venv/bin/python experiments/supernet/run.py --n 4 --supernets sandwich:10 --standalone smoke --out /tmp/x  # smoke
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+SIGNALS = {"accuracy": lambda r: r.score, "neg_loss": lambda r: -r.metrics["loss"]}  # higher is better
 
 
 def spread_candidates(bound, budget: int, n: int, seed: int) -> list:
@@ -47,23 +51,26 @@ def spread_candidates(bound, budget: int, n: int, seed: int) -> list:
     return picked
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--task", default="tweet_sentiment")
     ap.add_argument("--space", default="full")
     ap.add_argument("--budget", default="0.5%")
-    ap.add_argument("--n", type=int, default=24)
-    ap.add_argument("--supernet-steps", type=int, default=300)
+    ap.add_argument("--n", type=int, default=32)
+    ap.add_argument("--standalone", default="quick", help="standalone fidelities, ';'-separated")
+    ap.add_argument("--supernets", default="sandwich:100,sandwich:300,sandwich:1000,random:300",
+                    help="SAMPLING:STEPS supernets to train, comma-separated")
     ap.add_argument("--proxy-evals", default="200,1000", help="dev examples per proxy score, comma-separated")
-    ap.add_argument("--fidelity", default="quick")
+    ap.add_argument("--finetune", default="0,20", help="steps of the candidate's own before scoring, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE))
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    from scipy.stats import kendalltau, spearmanr
 
+def main() -> None:
+    args = parse_args()
     from autopeft.evaluators.fidelity import parse_fidelity
     from autopeft.evaluators.supernet import SupernetPlan, SupernetTrainer
     from autopeft.evaluators.tasks import task_ref
@@ -78,74 +85,118 @@ def main() -> None:
     budget = parse_budget(args.budget, bound.dims.backbone_params)
     candidates = spread_candidates(bound, budget, args.n, args.seed)
     print(f"{len(candidates)} candidates from {min(map(bound.params, candidates)):,} to "
-          f"{max(map(bound.params, candidates)):,} PEFT parameters (budget {budget:,})", flush=True)
+          f"{max(map(bound.params, candidates)):,} PEFT parameters (budget {budget:,}) on {worker.device}", flush=True)
+    base = [{"key": c.key, "peft_params": bound.params(c),
+             "peft_pct": 100 * bound.params(c) / bound.dims.backbone_params, "candidate": c.to_json()}
+            for c in candidates]
 
-    evals = [int(v) for v in args.proxy_evals.split(",")]
-    plan = SupernetPlan(steps=args.supernet_steps, eval=evals[0])
-    trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=args.seed, device=worker.device)
-    t0 = time.perf_counter()
-    trainer.train(on_step=lambda s, t: print(f"supernet step {s}/{t}", flush=True) if s % 10 == 0 else None)
-    supernet_s = time.perf_counter() - t0
-    rows = [{"key": c.key, "peft_params": bound.params(c), "candidate": c.to_json()} for c in candidates]
-    for n_eval in evals:
-        trainer.plan = dataclasses.replace(plan, eval=n_eval)
-        for row, cand in zip(rows, candidates, strict=True):
-            r = trainer.proxy(cand)
-            row.update({f"proxy{n_eval}_score": r.score, f"proxy{n_eval}_wall_s": r.wall_s,
-                        f"proxy{n_eval}_status": r.status})
-            print(f"proxy@{n_eval} {cand.key}: {r.score} ({r.wall_s:.1f}s)", flush=True)
-    trainer.close()
+    standalone = []
+    for text in args.standalone.split(";"):
+        fidelity = parse_fidelity(text)
+        for row, cand in zip(base, candidates, strict=True):
+            r = worker.evaluate(Job.of(cand, fidelity, seed=args.seed))
+            standalone.append({**row, "fidelity": fidelity.label(), "score": r.score, "wall_s": r.wall_s,
+                               "status": r.status, "reason": r.reason, "device": str(worker.device)})
+            print(f"standalone {fidelity.label()} {cand.key}: {r.score} ({r.wall_s:.1f}s)", flush=True)
+            pd.DataFrame(standalone).to_csv(out / "standalone.csv", index=False)
 
-    fidelity = parse_fidelity(args.fidelity)
-    for row, cand in zip(rows, candidates, strict=True):
-        r = worker.evaluate(Job.of(cand, fidelity, seed=args.seed))
-        row.update(standalone_score=r.score, standalone_wall_s=r.wall_s, standalone_status=r.status,
-                   standalone_reason=r.reason)
-        print(f"standalone {cand.key}: {r.score} ({r.wall_s:.1f}s)", flush=True)
-        pd.DataFrame(rows).to_csv(out / "results.partial.csv", index=False)  # a cut run keeps what it measured
+    proxies = []
+    for setting in args.supernets.split(","):
+        sampling, steps = setting.split(":")
+        plan = SupernetPlan(steps=int(steps), sampling=sampling)
+        trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=args.seed, device=worker.device)
+        start = time.perf_counter()
+        trainer.train()
+        train_s = time.perf_counter() - start
+        print(f"supernet {setting}: trained in {train_s:.1f}s", flush=True)
+        for n_eval in (int(v) for v in args.proxy_evals.split(",")):
+            trainer.plan = dataclasses.replace(plan, eval=n_eval)
+            for finetune in (int(v) for v in args.finetune.split(",")):
+                for row, cand in zip(base, candidates, strict=True):
+                    r = trainer.proxy(cand, finetune_steps=finetune)
+                    ok = r.status == "ok"
+                    proxies.append({**row, "sampling": sampling, "supernet_steps": int(steps),
+                                    "supernet_train_s": round(train_s, 1), "eval": n_eval, "finetune": finetune,
+                                    "accuracy": r.score, "loss": (r.metrics or {}).get("loss") if ok else None,
+                                    "wall_s": r.wall_s, "status": r.status, "reason": r.reason,
+                                    "device": str(worker.device)})
+                print(f"  proxies eval={n_eval} finetune={finetune}: done", flush=True)
+                pd.DataFrame(proxies).to_csv(out / "proxies.csv", index=False)
+        trainer.close()
 
-    df = pd.DataFrame(rows)
-    df["peft_pct"] = 100 * df["peft_params"] / bound.dims.backbone_params
-    df.to_csv(out / "results.csv", index=False)
-    summaries = []
-    for n_eval in evals:
-        ok = df[(df[f"proxy{n_eval}_status"] == "ok") & (df.standalone_status == "ok")]
-        tau, tau_p = kendalltau(ok[f"proxy{n_eval}_score"], ok.standalone_score)
-        rho, rho_p = spearmanr(ok[f"proxy{n_eval}_score"], ok.standalone_score)
-        summaries.append({
-            "model": args.model, "task": args.task, "space": args.space, "budget": args.budget,
-            "candidates": len(ok), "supernet_steps": args.supernet_steps, "supernet_train_s": round(supernet_s, 1),
-            "proxy_eval_examples": n_eval, "standalone_fidelity": fidelity.label(),
-            "kendall_tau": round(tau, 3), "kendall_p": round(tau_p, 4), "spearman_rho": round(rho, 3),
-            "spearman_p": round(rho_p, 4),
-            "proxy_s_per_candidate": round(ok[f"proxy{n_eval}_wall_s"].mean(), 2),
-            "standalone_s_per_candidate": round(ok.standalone_wall_s.mean(), 1),
-            "proxy_cost_ratio": round(ok[f"proxy{n_eval}_wall_s"].mean() / ok.standalone_wall_s.mean(), 4),
-            "threads": args.threads,
-        })
-        plot(ok.rename(columns={f"proxy{n_eval}_score": "proxy_score"}), tau, rho,
-             out / f"proxy{n_eval}_vs_standalone.png", n_eval)
-    summary = pd.DataFrame(summaries)
+    summary = summarise(pd.DataFrame(standalone), pd.DataFrame(proxies), args)
     summary.to_csv(out / "summary.csv", index=False)
-    print(summary.T.to_string(), flush=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(summary.to_string(index=False), flush=True)
+    plot(pd.DataFrame(standalone), pd.DataFrame(proxies), summary, out)
 
 
-def plot(df: pd.DataFrame, tau: float, rho: float, path: Path, n_eval: int) -> None:
-    """Proxy score against standalone score, coloured by parameter share."""
+def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """Kendall tau and Spearman rho of every proxy setting and signal against every standalone fidelity."""
+    from scipy.stats import kendalltau, spearmanr
+
+    rows = []
+    setting_cols = ["sampling", "supernet_steps", "eval", "finetune"]
+    for fidelity, truth in standalone[standalone.status == "ok"].groupby("fidelity"):
+        truth = truth.set_index("key")
+        for setting, group in proxies[proxies.status == "ok"].groupby(setting_cols):
+            group = group.set_index("key").merge(truth[["score", "wall_s"]], left_index=True, right_index=True,
+                                                  suffixes=("", "_standalone"))
+            group["neg_loss"] = -group["loss"]
+            for signal in SIGNALS:
+                tau, tau_p = kendalltau(group[signal], group.score)
+                rho, rho_p = spearmanr(group[signal], group.score)
+                rows.append({
+                    **dict(zip(setting_cols, setting, strict=True)), "signal": signal, "standalone": fidelity,
+                    "candidates": len(group), "kendall_tau": round(tau, 3), "kendall_p": round(tau_p, 4),
+                    "spearman_rho": round(rho, 3), "spearman_p": round(rho_p, 4),
+                    "supernet_train_s": group.supernet_train_s.iloc[0],
+                    "proxy_s": round(group.wall_s.mean(), 3), "standalone_s": round(group.wall_s_standalone.mean(), 2),
+                    "cost_ratio": round(group.wall_s.mean() / group.wall_s_standalone.mean(), 4),
+                    "model": args.model, "task": args.task, "space": args.space, "budget": args.budget,
+                    "device": group.device.iloc[0],
+                })
+    return pd.DataFrame(rows)
+
+
+def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame, out: Path) -> None:
+    """Spearman rho per proxy setting; and the best setting's proxy against standalone scores."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    first = summary.standalone.iloc[0]
+    s = summary[summary.standalone == first].copy()
+    s["label"] = (s.sampling + ":" + s.supernet_steps.astype(str) + " eval=" + s["eval"].astype(str)
+                  + " ft=" + s.finetune.astype(str))
+    wide = s.pivot_table(index="label", columns="signal", values="spearman_rho", sort=False)
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(wide) + 1.6), dpi=130)
+    wide.plot.barh(ax=ax)
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_xlabel(f"Spearman ρ with standalone score ({first})")
+    ax.set_title("Supernet proxy settings: rank correlation with standalone training")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "rho_by_setting.png")
+    plt.close(fig)
+
+    best = s.sort_values("spearman_rho", ascending=False).iloc[0]
+    sel = proxies[(proxies.sampling == best.sampling) & (proxies.supernet_steps == best.supernet_steps)
+                  & (proxies["eval"] == best["eval"]) & (proxies.finetune == best.finetune) & (proxies.status == "ok")]
+    truth = standalone[(standalone.fidelity == first) & (standalone.status == "ok")].set_index("key")
+    sel = sel.set_index("key").join(truth[["score"]], how="inner")
+    x = sel.accuracy if best.signal == "accuracy" else -sel.loss
     fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=130)
-    sc = ax.scatter(df.proxy_score, df.standalone_score, c=df.peft_pct, cmap="viridis", s=42, edgecolor="k", lw=0.4)
+    sc = ax.scatter(x, sel.score, c=sel.peft_pct, cmap="viridis", s=42, edgecolor="k", lw=0.4)
     fig.colorbar(sc, ax=ax, label="PEFT parameters (% of backbone)")
-    ax.set_xlabel(f"supernet proxy score (accuracy on {n_eval} dev examples, inherited weights)")
-    ax.set_ylabel("standalone score (dev accuracy)")
-    ax.set_title(f"Proxy vs standalone: Kendall τ = {tau:.2f}, Spearman ρ = {rho:.2f}")
+    ax.set_xlabel(f"proxy: {best.signal} on {best['eval']} dev examples ({best.label})")
+    ax.set_ylabel(f"standalone dev accuracy ({first})")
+    ax.set_title(f"Best proxy: Kendall τ = {best.kendall_tau:.2f}, Spearman ρ = {best.spearman_rho:.2f}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(out / "best_proxy_vs_standalone.png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":

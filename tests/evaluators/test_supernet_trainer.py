@@ -52,7 +52,12 @@ def test_supernet_learns_and_scores_candidates(worker):
             _, cand = space.sample(rng, 4000)
             result = trainer.proxy(cand)
             assert result.ok and result.peft_params == space.params(cand) and result.fidelity == "supernet"
-        assert trainer.proxy(trainer.largest, finetune_steps=3).fidelity == "supernet+3"
+        state, plain = _state(trainer), trainer.proxy(trainer.largest)
+        tuned = trainer.proxy(trainer.largest, finetune_steps=3)
+        # its own steps train at the base rates (the supernet's schedule has decayed to 0) and are undone
+        assert tuned.fidelity == "supernet+3" and tuned.metrics["loss"] != plain.metrics["loss"]
+        after_state = _state(trainer)
+        assert all(torch.equal(v, after_state[k]) for k, v in state.items())
         assert all(p.requires_grad for p in trainer.net.parameters())
     finally:
         trainer.close()

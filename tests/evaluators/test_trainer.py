@@ -104,4 +104,5 @@ def test_regression_task_trains(tiny_bert, tmp_path, helpers):
                           threads=1, head_lr=LR))
     result = w.evaluate(Job.of(_candidate(w, lr=LR), parse_fidelity("steps=30,eval=all"), seed=0))
     assert result.ok, result.reason
-    assert result.metric == "pearson_spearman" and set(result.metrics) == {"pearson", "spearman", "score"}
+    assert result.metric == "pearson_spearman" and set(result.metrics) == {"pearson", "spearman", "score", "loss"}
+    assert math.isfinite(result.metrics["loss"]) and result.metrics["loss"] >= 0  # squared error on dev
