@@ -6,6 +6,7 @@ evaluator (`evaluator.proxy(...)`), train it once, and score candidates in batch
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +31,20 @@ class ProxyPlan:
 # supernet steps per fidelity: the proxy is trained longer when each standalone trial is longer
 PLANS = {"smoke": ProxyPlan(steps=20, eval=200), "quick": ProxyPlan(steps=200, eval=500),
          "standard": ProxyPlan(steps=400, eval=1000), "paper": ProxyPlan(steps=1500, eval=2000)}
+
+
+def proxy_value(score: float | None, metrics: dict[str, Any] | None, rank_by: str) -> float | None:
+    """What a strategy ranks a proxy-scored candidate by, higher better: the negated dev loss
+    (`rank_by="loss"`) or the task metric (`"score"`; also the fallback when there is no loss).
+
+    On a few hundred dev examples the loss ranks candidates like standalone training does far
+    better than accuracy (experiments/supernet: Spearman 0.65 against 0.29 at 1,000 examples after
+    300 sandwich steps): accuracy after a short shared training is coarse and nearly flat."""
+    if rank_by == "loss":
+        loss = (metrics or {}).get("loss")
+        if loss is not None and math.isfinite(loss):
+            return -float(loss)
+    return score
 
 
 def plan_for(fidelity: str, steps: int | None = None, eval: int | None = None) -> ProxyPlan:

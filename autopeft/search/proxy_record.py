@@ -4,12 +4,14 @@ being computed again, and never mixed into the front or counted towards `--trial
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
 
 from autopeft.evaluators.result import EvalResult
 from autopeft.search import record
+from autopeft.search.proxy import proxy_value
 from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
@@ -21,8 +23,10 @@ def open_proxy_study(storage_url: str, storage: Any = None) -> optuna.Study:
     return record.open_study(storage_url, f"{record.STUDY}{SUFFIX}", storage=storage)
 
 
-def cached_scores(study: optuna.Study | None) -> dict[str, tuple[float | None, dict[str, Any] | None]]:
-    """Candidate key -> (proxy score or None if it failed, its gene assignment), from the record."""
+def cached_scores(study: optuna.Study | None,
+                  rank_by: str = "score") -> dict[str, tuple[float | None, dict[str, Any] | None]]:
+    """Candidate key -> (its proxy value, see `proxy_value`, or None if it failed; its gene
+    assignment), from the record."""
     out: dict[str, tuple[float | None, dict[str, Any] | None]] = {}
     if study is None:
         return out
@@ -31,7 +35,8 @@ def cached_scores(study: optuna.Study | None) -> dict[str, tuple[float | None, d
         if not cand or record.status_of(t) not in record.COUNTED:
             continue
         key = Candidate.from_json(cand).key
-        out[key] = (t.user_attrs.get("score"), dict(t.params) or None)
+        metrics = json.loads(t.user_attrs.get("metrics") or "{}")
+        out[key] = (proxy_value(t.user_attrs.get("score"), metrics, rank_by), dict(t.params) or None)
     return out
 
 

@@ -24,13 +24,15 @@ from typing import Any
 import numpy as np
 
 from autopeft.search.evolution import EvolutionConfig, mutate
-from autopeft.search.proxy import plan_for, start_scorer
+from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal
 from autopeft.search.strategies.mobo import MOBOStrategy
 from autopeft.space.candidate import Candidate
 
+# proxies are ranked by their dev loss (see search.proxy.proxy_value and experiments/supernet)
+RANK_BY = "loss"
 SCREEN = {"smoke": 16, "quick": 64, "standard": 160, "paper": 400}  # first pool, per fidelity
 Entry = tuple[dict[str, Any], Candidate, float]  # assignment, candidate, proxy score
 
@@ -56,7 +58,7 @@ class AutoStrategy(MOBOStrategy):
     def _score(self, items: list[tuple[dict[str, Any], Candidate]]) -> None:
         """Proxy-score candidates not yet in the pool (from the record when it has them)."""
         if self.cache is None:
-            self.cache = cached_scores(getattr(self.ctx, "proxy_study", None))
+            self.cache = cached_scores(getattr(self.ctx, "proxy_study", None), RANK_BY)
         todo = [(a, c) for a, c in items if c.key not in self.pool and c.key not in self.cache]
         if todo:
             scorer = self._scorer()
@@ -65,7 +67,7 @@ class AutoStrategy(MOBOStrategy):
                 r = scorer.score([c])[0]
                 record_proxy(getattr(self.ctx, "proxy_study", None), self.ctx.space, c, a, r, self.name,
                              self.ctx.budget)
-                self.cache[c.key] = (r.score if r.ok else None, a)
+                self.cache[c.key] = (proxy_value(r.score, r.metrics, RANK_BY) if r.ok else None, a)
         for a, c in items:
             score = self.cache.get(c.key, (None, None))[0]
             if score is not None and math.isfinite(score):
@@ -128,12 +130,12 @@ class AutoStrategy(MOBOStrategy):
             while self.initial and len(out) < n:
                 a, c, s = self.initial.pop(0)
                 if self.ctx.is_new(c):
-                    out.append(self.open_trial(c, a, proxy_score=s))
+                    out.append(self.open_trial(c, a, proxy_value=s))
         if len(out) < n:
             if len(done) >= self.n_init:
                 self._expand()
             for a, c, s in self._acquire_pool(n - len(out), out):
-                out.append(self.open_trial(c, a, proxy_score=s))
+                out.append(self.open_trial(c, a, proxy_value=s))
         return out
 
     def _untried(self) -> list[Entry]:
@@ -156,11 +158,11 @@ class AutoStrategy(MOBOStrategy):
         return (picks + rest)[:k]
 
     def _features(self, entries: list[tuple[dict[str, Any], Candidate, float]]) -> np.ndarray:
-        """The mobo encoding with the normalised proxy score inserted before the last (params) column."""
+        """The mobo encoding with the proxy value, scaled to [0, 1] over the pool, inserted before
+        the last (params) column."""
         x = self.enc.encode_many([(a, c) for a, c, _ in entries])
-        top = max((e[2] for e in self.pool.values()), default=1.0)
-        span = max(top - self.ctx.chance, 1e-6)
-        proxy = np.array([[min(1.0, max(0.0, (s - self.ctx.chance) / span))] for _, _, s in entries])
+        lo, hi = self._proxy_range()
+        proxy = np.array([[min(1.0, max(0.0, (s - lo) / max(hi - lo, 1e-9)))] for _, _, s in entries])
         return np.concatenate([x[:, :-1], proxy, x[:, -1:]], axis=1)
 
     def _acquire_pool(self, q: int, pending: list[Proposal]) -> list[Entry]:
@@ -208,7 +210,12 @@ class AutoStrategy(MOBOStrategy):
         if entry is not None:
             return entry[2]
         cached = (self.cache or {}).get(cand.key)
-        return float(cached[0]) if cached and cached[0] is not None else self.ctx.chance
+        return float(cached[0]) if cached and cached[0] is not None else self._proxy_range()[0]
+
+    def _proxy_range(self) -> tuple[float, float]:
+        """The lowest and highest proxy value in the pool (a candidate without one counts as the lowest)."""
+        values = [e[2] for e in self.pool.values()]
+        return (min(values), max(values)) if values else (0.0, 1.0)
 
     def close(self) -> None:
         """Free the supernet's worker."""
