@@ -66,11 +66,17 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE))
+    ap.add_argument("--summarise-only", action="store_true",
+                    help="recompute summary.csv and the plots from --out's standalone.csv and proxies.csv")
     return ap.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.summarise_only:
+        out = Path(args.out)
+        write_summary(pd.read_csv(out / "standalone.csv"), pd.read_csv(out / "proxies.csv"), args, out)
+        return
     from autopeft.evaluators.fidelity import parse_fidelity
     from autopeft.evaluators.supernet import SupernetPlan, SupernetTrainer
     from autopeft.evaluators.tasks import task_ref
@@ -124,20 +130,33 @@ def main() -> None:
                 pd.DataFrame(proxies).to_csv(out / "proxies.csv", index=False)
         trainer.close()
 
-    summary = summarise(pd.DataFrame(standalone), pd.DataFrame(proxies), args)
+    write_summary(pd.DataFrame(standalone), pd.DataFrame(proxies), args, out)
+
+
+def write_summary(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace, out: Path) -> None:
+    summary = summarise(standalone, proxies, args)
     summary.to_csv(out / "summary.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary.to_string(index=False), flush=True)
-    plot(pd.DataFrame(standalone), pd.DataFrame(proxies), summary, out)
+    plot(standalone, proxies, summary, out)
 
 
 def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    """Kendall tau and Spearman rho of every proxy setting and signal against every standalone fidelity."""
+    """Kendall tau and Spearman rho of every proxy setting and signal against every standalone
+    fidelity; beside them the parameter count's own correlation (a free proxy every strategy
+    already has) and each proxy's partial Spearman rho given the parameter count (what it adds)."""
     from scipy.stats import kendalltau, spearmanr
 
     rows = []
     setting_cols = ["sampling", "supernet_steps", "eval", "finetune"]
+    meta = {"model": args.model, "task": args.task, "space": args.space, "budget": args.budget}
     for fidelity, truth in standalone[standalone.status == "ok"].groupby("fidelity"):
+        tau, tau_p = kendalltau(truth.peft_params, truth.score)
+        rho, rho_p = spearmanr(truth.peft_params, truth.score)
+        rows.append({"sampling": "none", "signal": "peft_params", "standalone": fidelity, "candidates": len(truth),
+                     "kendall_tau": round(tau, 3), "kendall_p": round(tau_p, 4), "spearman_rho": round(rho, 3),
+                     "spearman_p": round(rho_p, 4), "proxy_s": 0.0, "cost_ratio": 0.0, **meta,
+                     "device": truth.device.iloc[0]})
         truth = truth.set_index("key")
         for setting, group in proxies[proxies.status == "ok"].groupby(setting_cols):
             group = group.set_index("key").merge(truth[["score", "wall_s"]], left_index=True, right_index=True,
@@ -150,13 +169,27 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
                     **dict(zip(setting_cols, setting, strict=True)), "signal": signal, "standalone": fidelity,
                     "candidates": len(group), "kendall_tau": round(tau, 3), "kendall_p": round(tau_p, 4),
                     "spearman_rho": round(rho, 3), "spearman_p": round(rho_p, 4),
+                    "partial_rho_given_params": round(partial_rank_corr(group[signal], group.score,
+                                                                        group.peft_params), 3),
                     "supernet_train_s": group.supernet_train_s.iloc[0],
                     "proxy_s": round(group.wall_s.mean(), 3), "standalone_s": round(group.wall_s_standalone.mean(), 2),
                     "cost_ratio": round(group.wall_s.mean() / group.wall_s_standalone.mean(), 4),
-                    "model": args.model, "task": args.task, "space": args.space, "budget": args.budget,
-                    "device": group.device.iloc[0],
+                    **meta, "device": group.device.iloc[0],
                 })
     return pd.DataFrame(rows)
+
+
+def partial_rank_corr(x: pd.Series, y: pd.Series, z: pd.Series) -> float:
+    """Spearman correlation of x and y with z's (linear, on ranks) part removed from both."""
+    import numpy as np
+
+    rx, ry, rz = (s.rank().to_numpy(dtype=float) for s in (x, y, z))
+    design = np.column_stack([rz, np.ones_like(rz)])
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        return v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+
+    return float(np.corrcoef(residual(rx), residual(ry))[0, 1])
 
 
 def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame, out: Path) -> None:
@@ -167,7 +200,7 @@ def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame,
     import matplotlib.pyplot as plt
 
     first = summary.standalone.iloc[0]
-    s = summary[summary.standalone == first].copy()
+    s = summary[(summary.standalone == first) & (summary.signal != "peft_params")].copy()
     s["label"] = (s.sampling + ":" + s.supernet_steps.astype(str) + " eval=" + s["eval"].astype(str)
                   + " ft=" + s.finetune.astype(str))
     wide = s.pivot_table(index="label", columns="signal", values="spearman_rho", sort=False)
