@@ -28,9 +28,11 @@ class ProxyPlan:
     sampling: str = "sandwich"  # or "random" (NOAH's one random sub-network per batch)
 
 
-# supernet steps per fidelity: the proxy is trained longer when each standalone trial is longer
-PLANS = {"smoke": ProxyPlan(steps=20, eval=200), "quick": ProxyPlan(steps=200, eval=500),
-         "standard": ProxyPlan(steps=400, eval=1000), "paper": ProxyPlan(steps=1500, eval=2000)}
+# Per fidelity: the supernet trains longer, and a proxy reads more dev examples, when each
+# standalone trial is longer. A proxy on 200 examples costs ~1/90 of a `quick` trial on the 2-core
+# CPU (bf16); 500 examples rank better but cost ~1/35 there (experiments/supernet).
+PLANS = {"smoke": ProxyPlan(steps=20, eval=200), "quick": ProxyPlan(steps=200, eval=200),
+         "standard": ProxyPlan(steps=400, eval=500), "paper": ProxyPlan(steps=1500, eval=1000)}
 
 
 def proxy_value(score: float | None, metrics: dict[str, Any] | None, rank_by: str) -> float | None:

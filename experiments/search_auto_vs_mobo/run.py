@@ -53,8 +53,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--strategies", nargs="+", default=["auto", "mobo"])
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--summarise-only", action="store_true", help="redo summary.csv and the plot from results.csv")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.summarise_only:
+        write_outputs(pd.read_csv(args.out / "results.csv"), args)
+        return
     work = Path(tempfile.mkdtemp(prefix="auto-vs-mobo-"))
     frames = []
     for seed in args.seeds:
@@ -64,7 +68,12 @@ def main() -> None:
             print(f"{strategy} seed {seed}: hypervolume {last.hypervolume:.4f} in {last.search_wall_s:.0f}s "
                   f"({last.proxies} proxies)", flush=True)
             pd.concat(frames, ignore_index=True).to_csv(args.out / "results.csv", index=False)
-    df = pd.concat(frames, ignore_index=True)
+    write_outputs(pd.concat(frames, ignore_index=True), args)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def write_outputs(df: pd.DataFrame, args: argparse.Namespace) -> None:
+    """summary.csv (final hypervolume and wall time per strategy) and hypervolume.png."""
     final = df[df.trial == df.groupby(["strategy", "seed"]).trial.transform("max")]
     hv = final.pivot(index="seed", columns="strategy", values="hypervolume")
     wall = final.pivot(index="seed", columns="strategy", values="search_wall_s")
@@ -80,8 +89,8 @@ def main() -> None:
                                          for s in hv.columns]
     summary.round(4).to_csv(args.out / "summary.csv")
     print(summary.round(4).to_string(), flush=True)
-    plot(df, args.out / "hypervolume.png", f"{args.model} / {args.task}, {args.space}, {args.budget}, {args.fidelity}")
-    shutil.rmtree(work, ignore_errors=True)
+    model = Path(str(df.model.iloc[0])).name  # a checkpoint directory is shown by its name
+    plot(df, args.out / "hypervolume.png", f"{model} / {args.task}, {args.space}, {args.budget}, {df.fidelity.iloc[0]}")
 
 
 def plot(df: pd.DataFrame, path: Path, title: str) -> None:

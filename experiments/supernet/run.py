@@ -63,6 +63,7 @@ def parse_args() -> argparse.Namespace:
                     help="SAMPLING:STEPS supernets to train, comma-separated")
     ap.add_argument("--proxy-evals", default="200,1000", help="dev examples per proxy score, comma-separated")
     ap.add_argument("--finetune", default="0,20", help="steps of the candidate's own before scoring, comma-separated")
+    ap.add_argument("--proxy-dtype", default="bfloat16", help="bfloat16 (autocast where fast) or float32")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE))
@@ -109,7 +110,7 @@ def main() -> None:
     proxies = []
     for setting in args.supernets.split(","):
         sampling, steps = setting.split(":")
-        plan = SupernetPlan(steps=int(steps), sampling=sampling)
+        plan = SupernetPlan(steps=int(steps), sampling=sampling, proxy_dtype=args.proxy_dtype)
         trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=args.seed, device=worker.device)
         start = time.perf_counter()
         trainer.train()
@@ -125,6 +126,7 @@ def main() -> None:
                                     "supernet_train_s": round(train_s, 1), "eval": n_eval, "finetune": finetune,
                                     "accuracy": r.score, "loss": (r.metrics or {}).get("loss") if ok else None,
                                     "wall_s": r.wall_s, "status": r.status, "reason": r.reason,
+                                    "proxy_dtype": args.proxy_dtype,
                                     "device": str(worker.device)})
                 print(f"  proxies eval={n_eval} finetune={finetune}: done", flush=True)
                 pd.DataFrame(proxies).to_csv(out / "proxies.csv", index=False)
@@ -176,7 +178,9 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
                     "cost_ratio": round(group.wall_s.mean() / group.wall_s_standalone.mean(), 4),
                     **meta, "device": group.device.iloc[0],
                 })
-    return pd.DataFrame(rows)
+    first = ["sampling", "supernet_steps", "eval", "finetune", "signal", "standalone", "candidates"]
+    df = pd.DataFrame(rows)
+    return df[first + [c for c in df.columns if c not in first]]
 
 
 def partial_rank_corr(x: pd.Series, y: pd.Series, z: pd.Series) -> float:
