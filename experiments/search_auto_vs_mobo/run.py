@@ -14,6 +14,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -25,10 +26,11 @@ def one(args: argparse.Namespace, strategy: str, seed: int, work: Path) -> pd.Da
     """Hypervolume after each trained trial of one search."""
     from autopeft.search.api import search
 
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), datetime.now()
+    run_dir = work / f"{strategy}-{seed}"
+    # weights kept for the front (the CLI's default), so scoring it on test is an evaluation, not a retraining
     res = search(args.task, budget=args.budget, model=args.model, space=args.space, strategy=strategy,
-                 trials=args.trials, fidelity=args.fidelity, seed=seed, out=work / f"{strategy}-{seed}",
-                 keep_weights="none")
+                 trials=args.trials, fidelity=args.fidelity, seed=seed, out=run_dir)
     wall = time.perf_counter() - t0
     t = res.trials
     rows = t[(t["kind"] == "search") & t["state"].isin(["complete", "failed"])]
@@ -38,8 +40,20 @@ def one(args: argparse.Namespace, strategy: str, seed: int, work: Path) -> pd.Da
                          "score": rows["score"].astype(float).tolist(),
                          "peft_params": rows["peft_params"].astype(float).tolist(),
                          "trial_wall_s": rows["wall_s"].astype(float).tolist(),
-                         "search_wall_s": round(wall, 1), "proxies": proxies, "model": args.model,
+                         "search_wall_s": round(wall, 1), "to_last_trial_s": round(to_last_trial(run_dir, started), 1),
+                         "proxies": proxies, "model": args.model,
                          "fidelity": args.fidelity})
+
+
+def to_last_trial(run_dir: Path, started: datetime) -> float:
+    """Seconds from the search's start to its last standalone trial's end (before the front's test scoring)."""
+    import optuna
+
+    from autopeft.search import record
+
+    study = optuna.load_study(study_name=record.STUDY, storage=f"sqlite:///{run_dir / 'study.db'}")
+    ends = [t.datetime_complete for t in study.get_trials(deepcopy=False) if t.datetime_complete]
+    return (max(ends) - started).total_seconds() if ends else float("nan")
 
 
 def main() -> None:
@@ -79,6 +93,9 @@ def write_outputs(df: pd.DataFrame, args: argparse.Namespace) -> None:
     wall = final.pivot(index="seed", columns="strategy", values="search_wall_s")
     summary = pd.DataFrame({"hv_mean": hv.mean(), "hv_std": hv.std(), "seeds": hv.count(),
                             "search_wall_s_mean": wall.mean(),
+                            **({"to_last_trial_s_mean": final.pivot(index="seed", columns="strategy",
+                                                                    values="to_last_trial_s").mean()}
+                               if "to_last_trial_s" in final else {}),
                             "trial_wall_s_sum_mean": df.groupby(["strategy", "seed"]).trial_wall_s.sum()
                             .groupby("strategy").mean()})
     if "mobo" in hv and len(hv) > 1:

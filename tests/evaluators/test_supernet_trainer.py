@@ -1,6 +1,7 @@
 """Supernet training on a tiny BERT: it learns, proxy scores come back (failures recorded), and a
 resumed supernet continues exactly where a straight run would be."""
 
+import dataclasses
 import random
 
 import pytest
@@ -58,6 +59,10 @@ def test_supernet_learns_and_scores_candidates(worker):
         assert tuned.fidelity == "supernet+3" and tuned.metrics["loss"] != plain.metrics["loss"]
         after_state = _state(trainer)
         assert all(torch.equal(v, after_state[k]) for k, v in state.items())
+        # bf16 proxies (where the CPU has fast bf16) read the same dev loss as fp32 ones, to ~1%
+        trainer.plan = dataclasses.replace(plan, proxy_dtype="float32")
+        exact = trainer.proxy(trainer.largest)
+        assert plain.metrics["loss"] == pytest.approx(exact.metrics["loss"], rel=0.02)
         assert all(p.requires_grad for p in trainer.net.parameters())
     finally:
         trainer.close()
