@@ -54,8 +54,9 @@ class SupernetPlan:
     checkpoint_every: int = 50
     eval: int = 500  # dev examples a proxy score uses
     head_lr: float = HEAD_LR
-    # proxy scores run under bfloat16 autocast where the device has fast bf16 (2.4x faster on
-    # this CPU, dev loss equal to 4-5 digits): a screening signal, not a reported score
+    # proxy scores run under bfloat16 autocast where the device has fast bf16 (2.5x faster on
+    # the 2-core CPU, the dev loss equal to 4-5 digits: experiments/supernet/eval_speed.csv);
+    # a screening signal, never a reported score
     proxy_dtype: str = "bfloat16"
 
 
