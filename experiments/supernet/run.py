@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import math
 import random
 import time
@@ -64,6 +65,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--proxy-evals", default="200,1000", help="dev examples per proxy score, comma-separated")
     ap.add_argument("--finetune", default="0,20", help="steps of the candidate's own before scoring, comma-separated")
     ap.add_argument("--proxy-dtype", default="bfloat16", help="bfloat16 (autocast where fast) or float32")
+    ap.add_argument("--train-dtypes", default="bfloat16",
+                    help="the supernet's training precision(s), comma-separated: bfloat16 (autocast where fast), float32")
+    ap.add_argument("--standalone-from", default=None,
+                    help="reuse a standalone.csv of the same candidates (same --n, --seed, model, space, budget)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE))
@@ -97,8 +102,8 @@ def main() -> None:
              "peft_pct": 100 * bound.params(c) / bound.dims.backbone_params, "candidate": c.to_json()}
             for c in candidates]
 
-    standalone = []
-    for text in args.standalone.split(";"):
+    standalone = reused_standalone(args.standalone_from, base)
+    for text in ([] if standalone else args.standalone.split(";")):
         fidelity = parse_fidelity(text)
         for row, cand in zip(base, candidates, strict=True):
             r = worker.evaluate(Job.of(cand, fidelity, seed=args.seed))
@@ -108,14 +113,14 @@ def main() -> None:
             pd.DataFrame(standalone).to_csv(out / "standalone.csv", index=False)
 
     proxies = []
-    for setting in args.supernets.split(","):
+    for setting, train_dtype in itertools.product(args.supernets.split(","), args.train_dtypes.split(",")):
         sampling, steps = setting.split(":")
-        plan = SupernetPlan(steps=int(steps), sampling=sampling, proxy_dtype=args.proxy_dtype)
+        plan = SupernetPlan(steps=int(steps), sampling=sampling, proxy_dtype=args.proxy_dtype, train_dtype=train_dtype)
         trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=args.seed, device=worker.device)
         start = time.perf_counter()
         trainer.train()
         train_s = time.perf_counter() - start
-        print(f"supernet {setting}: trained in {train_s:.1f}s", flush=True)
+        print(f"supernet {setting} ({train_dtype}): trained in {train_s:.1f}s", flush=True)
         for n_eval in (int(v) for v in args.proxy_evals.split(",")):
             trainer.plan = dataclasses.replace(plan, eval=n_eval)
             for finetune in (int(v) for v in args.finetune.split(",")):
@@ -126,13 +131,23 @@ def main() -> None:
                                     "supernet_train_s": round(train_s, 1), "eval": n_eval, "finetune": finetune,
                                     "accuracy": r.score, "loss": (r.metrics or {}).get("loss") if ok else None,
                                     "wall_s": r.wall_s, "status": r.status, "reason": r.reason,
-                                    "proxy_dtype": args.proxy_dtype,
+                                    "proxy_dtype": args.proxy_dtype, "train_dtype": train_dtype,
                                     "device": str(worker.device)})
                 print(f"  proxies eval={n_eval} finetune={finetune}: done", flush=True)
                 pd.DataFrame(proxies).to_csv(out / "proxies.csv", index=False)
         trainer.close()
 
     write_summary(pd.DataFrame(standalone), pd.DataFrame(proxies), args, out)
+
+
+def reused_standalone(path: str | None, base: list[dict]) -> list[dict]:
+    """Standalone rows from an earlier run of the same candidates (checked by key), or none."""
+    if not path:
+        return []
+    rows = pd.read_csv(path).to_dict("records")
+    if {r["key"] for r in rows} != {b["key"] for b in base}:
+        raise SystemExit(f"{path} holds other candidates than this run's --n/--seed draw")
+    return rows
 
 
 def write_summary(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace, out: Path) -> None:
@@ -150,7 +165,9 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
     from scipy.stats import kendalltau, spearmanr
 
     rows = []
-    setting_cols = ["sampling", "supernet_steps", "eval", "finetune"]
+    if "train_dtype" not in proxies:  # runs from before the supernet trained under bf16 autocast
+        proxies = proxies.assign(train_dtype="float32")
+    setting_cols = ["sampling", "supernet_steps", "train_dtype", "eval", "finetune"]
     meta = {"model": args.model, "task": args.task, "space": args.space, "budget": args.budget}
     for fidelity, truth in standalone[standalone.status == "ok"].groupby("fidelity"):
         tau, tau_p = kendalltau(truth.peft_params, truth.score)
@@ -178,7 +195,7 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
                     "cost_ratio": round(group.wall_s.mean() / group.wall_s_standalone.mean(), 4),
                     **meta, "device": group.device.iloc[0],
                 })
-    first = ["sampling", "supernet_steps", "eval", "finetune", "signal", "standalone", "candidates"]
+    first = ["sampling", "supernet_steps", "train_dtype", "eval", "finetune", "signal", "standalone", "candidates"]
     df = pd.DataFrame(rows)
     return df[first + [c for c in df.columns if c not in first]]
 
@@ -205,8 +222,8 @@ def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame,
 
     first = summary.standalone.iloc[0]
     s = summary[(summary.standalone == first) & (summary.signal != "peft_params")].copy()
-    s["label"] = (s.sampling + ":" + s.supernet_steps.astype(str) + " eval=" + s["eval"].astype(str)
-                  + " ft=" + s.finetune.astype(str))
+    s["label"] = (s.sampling + ":" + s.supernet_steps.astype(str) + " " + s.train_dtype.str.replace("float", "fp")
+                  + " eval=" + s["eval"].astype(str) + " ft=" + s.finetune.astype(str))
     wide = s.pivot_table(index="label", columns="signal", values="spearman_rho", sort=False)
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(wide) + 1.6), dpi=130)
     wide.plot.barh(ax=ax)
@@ -219,7 +236,10 @@ def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame,
     plt.close(fig)
 
     best = s.sort_values("spearman_rho", ascending=False).iloc[0]
+    if "train_dtype" not in proxies:
+        proxies = proxies.assign(train_dtype="float32")
     sel = proxies[(proxies.sampling == best.sampling) & (proxies.supernet_steps == best.supernet_steps)
+                  & (proxies.train_dtype == best.train_dtype)
                   & (proxies["eval"] == best["eval"]) & (proxies.finetune == best.finetune) & (proxies.status == "ok")]
     truth = standalone[(standalone.fidelity == first) & (standalone.status == "ok")].set_index("key")
     sel = sel.set_index("key").join(truth[["score"]], how="inner")
