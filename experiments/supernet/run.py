@@ -66,7 +66,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--finetune", default="0,20", help="steps of the candidate's own before scoring, comma-separated")
     ap.add_argument("--proxy-dtype", default="bfloat16", help="bfloat16 (autocast where fast) or float32")
     ap.add_argument("--train-dtypes", default="bfloat16",
-                    help="the supernet's training precision(s), comma-separated: bfloat16 (autocast where fast), float32")
+                    help="supernet training precision(s), comma-separated: bfloat16 (autocast where fast), float32")
     ap.add_argument("--standalone-from", default=None,
                     help="reuse a standalone.csv of the same candidates (same --n, --seed, model, space, budget)")
     ap.add_argument("--seed", type=int, default=0)
