@@ -142,7 +142,9 @@ class AutoStrategy(MOBOStrategy):
         return [e for e in self.pool.values() if self.ctx.is_new(e[1]) and self.ctx.fits(e[1])]
 
     def _diverse(self, k: int) -> list[Entry]:
-        """The best proxy in each of `n_init` log-parameter bins (the rest by proxy score)."""
+        """The best proxy in each of `n_init` log-parameter bins, smallest bin first (then the rest
+        by proxy score). Smallest first: a small trained candidate claims the front's area below
+        it at once, so the hypervolume rises from the first trial (the set is the same either way)."""
         entries = self._untried()
         if not entries:
             return []
@@ -154,7 +156,6 @@ class AutoStrategy(MOBOStrategy):
             if inside:
                 picks.append(max(inside, key=lambda e: e[2]))
         rest = sorted((e for e in entries if e not in picks), key=lambda e: e[2], reverse=True)
-        picks.sort(key=lambda e: e[2], reverse=True)
         return (picks + rest)[:k]
 
     def _features(self, entries: list[tuple[dict[str, Any], Candidate, float]]) -> np.ndarray:
