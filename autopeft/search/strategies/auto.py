@@ -8,8 +8,11 @@ diverse candidates are trained standalone.
    (log) parameter range and the best proxy score of each bin is trained.
 3. Then a GP models the standalone score on the candidate's encoding plus its proxy score, and
    qLogNEHVI over (score, -params) picks the next batch from the pool (pending points for the
-   batch). After each round the pool grows by mutations of the front and of the best proxies,
-   scored by the supernet, so the search is not confined to the first pool.
+   batch). Before each round the pool grows, so the search is not confined to the first pool:
+   by `mobo`'s own acquisition maxima over the whole space (its GP on the encoding alone,
+   local search; without them the pool's random candidates were all the later trials could
+   be, and `auto` fell behind `mobo` after its first trials: experiments/search_auto_vs_mobo)
+   and by mutations of the front and of the best proxies, all scored by the supernet.
 
 Proxy scores are recorded (kind `proxy`, fidelity `supernet`) and reused on resume.
 """
@@ -43,10 +46,12 @@ class AutoStrategy(MOBOStrategy):
     name = "auto"
     uses_proxy = True
 
-    def __init__(self, ctx: Context, screen: int | None = None, expand: int = 8, n_init: int | None = None,
-                 supernet_steps: int | None = None, proxy_eval: int | None = None, **options: Any):
+    def __init__(self, ctx: Context, screen: int | None = None, expand: int = 8, bo_proposals: int = 2,
+                 n_init: int | None = None, supernet_steps: int | None = None, proxy_eval: int | None = None,
+                 **options: Any):
         super().__init__(ctx, n_init=n_init if n_init is not None else 4, **options)
-        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), expand=expand)
+        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), expand=expand,
+                            bo_proposals=bo_proposals)
         self.plan = plan_for(ctx.fidelity, supernet_steps, proxy_eval)
         self.pool: dict[str, Entry] = {}
         self.cache: dict[str, tuple[float | None, dict[str, Any] | None]] | None = None
@@ -134,9 +139,20 @@ class AutoStrategy(MOBOStrategy):
         if len(out) < n:
             if len(done) >= self.n_init:
                 self._expand()
+                self._add_bo_proposals(n - len(out), out)
             for a, c, s in self._acquire_pool(n - len(out), out):
                 out.append(self.open_trial(c, a, proxy_value=s))
         return out
+
+    def _add_bo_proposals(self, q: int, pending: list[Proposal]) -> None:
+        """Proxy-score `mobo`'s next picks (acquisition maxima over the whole space, from the GP on
+        the encoding alone) into the pool, `bo_proposals` per trial asked for."""
+        k = self.options["bo_proposals"] * q
+        if not k:
+            return
+        in_pool = set(self.pool)
+        picks = super()._acquire(k, pending)  # mobo's batch, pending points included
+        self._score([(a, c) for a, c in picks if c.key not in in_pool and self.ctx.fits(c)])
 
     def _untried(self) -> list[Entry]:
         return [e for e in self.pool.values() if self.ctx.is_new(e[1]) and self.ctx.fits(e[1])]
@@ -227,4 +243,5 @@ class AutoStrategy(MOBOStrategy):
     def info(self) -> dict[str, Any]:
         """Settings for run.json."""
         return super().info() | {"supernet": self.plan.__dict__, "screen": self.options["screen"],
-                                 "expand": self.options["expand"], "proxy_feature": True}
+                                 "expand": self.options["expand"], "bo_proposals": self.options["bo_proposals"],
+                                 "proxy_feature": True}
