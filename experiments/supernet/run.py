@@ -153,6 +153,10 @@ def reused_standalone(path: str | None, base: list[dict]) -> list[dict]:
 def write_summary(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace, out: Path) -> None:
     summary = summarise(standalone, proxies, args)
     summary.to_csv(out / "summary.csv", index=False)
+    agreement = dtype_agreement(proxies)
+    if len(agreement):
+        agreement.to_csv(out / "train_dtype_agreement.csv", index=False)
+        print(agreement.to_string(index=False), flush=True)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary.to_string(index=False), flush=True)
     plot(standalone, proxies, summary, out)
@@ -198,6 +202,28 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
     first = ["sampling", "supernet_steps", "train_dtype", "eval", "finetune", "signal", "standalone", "candidates"]
     df = pd.DataFrame(rows)
     return df[first + [c for c in df.columns if c not in first]]
+
+
+def dtype_agreement(proxies: pd.DataFrame) -> pd.DataFrame:
+    """Where supernets were trained in both float32 and bfloat16 (same steps, sampling, seed):
+    Spearman rho between their proxies' dev losses over the same candidates, and the mean
+    absolute loss difference."""
+    from scipy.stats import spearmanr
+
+    if "train_dtype" not in proxies or proxies.train_dtype.nunique() < 2:
+        return pd.DataFrame()
+    ok = proxies[proxies.status == "ok"]
+    wide = ok.pivot_table(index=["sampling", "supernet_steps", "eval", "finetune", "key"], columns="train_dtype",
+                          values="loss")
+    rows = []
+    for setting, g in wide.groupby(level=[0, 1, 2, 3]):
+        g = g.dropna()
+        rows.append({"sampling": setting[0], "supernet_steps": setting[1], "eval": setting[2], "finetune": setting[3],
+                     "candidates": len(g), "spearman_rho_fp32_vs_bf16": round(spearmanr(g.float32, g.bfloat16)[0], 3),
+                     "mean_abs_loss_diff": round(float((g.float32 - g.bfloat16).abs().mean()), 4),
+                     "mean_loss_fp32": round(float(g.float32.mean()), 4),
+                     "mean_loss_bf16": round(float(g.bfloat16.mean()), 4)})
+    return pd.DataFrame(rows)
 
 
 def partial_rank_corr(x: pd.Series, y: pd.Series, z: pd.Series) -> float:
