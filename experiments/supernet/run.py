@@ -103,6 +103,8 @@ def main() -> None:
             for c in candidates]
 
     standalone = reused_standalone(args.standalone_from, base)
+    if standalone:
+        pd.DataFrame(standalone).to_csv(out / "standalone.csv", index=False)
     for text in ([] if standalone else args.standalone.split(";")):
         fidelity = parse_fidelity(text)
         for row, cand in zip(base, candidates, strict=True):
