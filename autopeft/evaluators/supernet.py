@@ -59,8 +59,8 @@ class SupernetPlan:
     # a screening signal, never a reported score
     proxy_dtype: str = "bfloat16"
     # and so does the supernet's training (forward under autocast, fp32 weights and AdamW
-    # moments): 1.7x faster per step on the 2-core CPU (experiments/supernet/train_speed.csv),
-    # the proxies' rank correlation unchanged (experiments/supernet/README.md)
+    # moments): 1.65x faster per step on the 2-core CPU (experiments/supernet/train_speed.csv),
+    # the proxies unchanged to the third decimal (experiments/supernet/cpu_train_dtype)
     train_dtype: str = "bfloat16"
 
 
@@ -182,16 +182,22 @@ class SupernetTrainer:
         saved = [p.detach().clone() for p in self.net.parameters()]
         train = self.task.splits["train"]
         batches = train_batches(train.lengths, self.plan.batch, np.random.default_rng(self.seed))
-        # the groups' base rates: after training, the supernet's schedule has decayed them to 0
+        # the groups' base rates: after training, the supernet's schedule has decayed them to 0.
+        # Warmed up over the first quarter, then decayed: fresh AdamW moments make the first steps
+        # full-size, and 20 such steps at the base rate once wrecked a converged supernet's ranking
+        # (experiments/supernet: rho 0.07)
         opt = torch.optim.AdamW([{"params": g["params"], "lr": base}
                                  for g, base in zip(self.optimizer.param_groups, self.schedule.base_lrs, strict=True)])
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(steps, max(1, steps // 4)))
         self.model.train()
         for _ in range(steps):
             batch = {k: v.to(self.device) for k, v in collate(self.task, train, next(batches)).items()}
             with proxy_precision(self.device, self.plan.train_dtype):
                 loss = self.model(**batch).loss.float()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), MAX_GRAD_NORM)
             opt.step()
+            schedule.step()
             opt.zero_grad(set_to_none=True)
         return saved
 
