@@ -98,12 +98,15 @@ def write_outputs(df: pd.DataFrame, args: argparse.Namespace) -> None:
                                if "to_last_trial_s" in final else {}),
                             "trial_wall_s_sum_mean": df.groupby(["strategy", "seed"]).trial_wall_s.sum()
                             .groupby("strategy").mean()})
+    for k in (1, 3, 5):  # how soon each reaches its front (mean over seeds)
+        summary[f"hv_at_trial_{k}"] = df[df.trial == k].groupby("strategy").hypervolume.mean()
     if "mobo" in hv and len(hv) > 1:
         from scipy.stats import ttest_rel
 
         summary["wins_vs_mobo"] = hv.gt(hv["mobo"], axis=0).sum()
-        summary["paired_t_p_vs_mobo"] = [float("nan") if s == "mobo" else ttest_rel(hv[s], hv["mobo"]).pvalue
-                                         for s in hv.columns]
+        summary["paired_t_p_vs_mobo"] = [
+            float("nan") if s == "mobo" or hv[[s, "mobo"]].dropna().shape[0] < 2
+            else ttest_rel(*hv[[s, "mobo"]].dropna().T.to_numpy()).pvalue for s in hv.columns]
     summary.round(4).to_csv(args.out / "summary.csv")
     print(summary.round(4).to_string(), flush=True)
     model = Path(str(df.model.iloc[0])).name  # a checkpoint directory is shown by its name
