@@ -51,6 +51,16 @@ def test_auto_starts_with_diverse_promising_candidates(tmp_path, small_space):
     assert first["peft_params"].iloc[0] == first["peft_params"].min()
 
 
+@pytest.mark.parametrize("bo_proposals", [0, 2])
+def test_auto_pool_takes_mobos_proposals(tmp_path, small_space, bo_proposals):
+    res = search("tweet_sentiment", space=small_space, strategy="auto", trials=6, fidelity="smoke",
+                 out=tmp_path / "run", evaluator=SyntheticEvaluator(), keep_weights="none",
+                 strategy_options={"screen": 8, "expand": 0, "n_init": 4, "bo_proposals": bo_proposals})
+    proxies = res.trials[res.trials["kind"] == "proxy"]
+    # the screen scores 8; each of the 2 acquisition rounds adds mobo's picks, proxy-scored, to the pool
+    assert len(proxies) == 8 if bo_proposals == 0 else len(proxies) > 8
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_sigkill_then_resume_reuses_proxy_scores(tmp_path, small_space, strategy):
     run_dir = tmp_path / "run"

@@ -10,9 +10,9 @@ diverse candidates are trained standalone.
    qLogNEHVI over (score, -params) picks the next batch from the pool (pending points for the
    batch). Before each round the pool grows, so the search is not confined to the first pool:
    by `mobo`'s own acquisition maxima over the whole space (its GP on the encoding alone,
-   local search; without them the pool's random candidates were all the later trials could
-   be, and `auto` fell behind `mobo` after its first trials: experiments/search_auto_vs_mobo)
-   and by mutations of the front and of the best proxies, all scored by the supernet.
+   local search; without them the later trials could only be the screened random candidates
+   and their mutations: experiments/search_auto_vs_mobo compares both) and by mutations of the
+   front and of the best proxies, all scored by the supernet.
 
 Proxy scores are recorded (kind `proxy`, fidelity `supernet`) and reused on resume.
 """
