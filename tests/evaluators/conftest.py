@@ -41,15 +41,38 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def tiny_vit(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer ViT for 28x28 grey images (hidden 32), saved as a checkpoint directory."""
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+
+
+def save_tiny_vit(folder: Path) -> str:
+    """Write the tiny ViT of `tiny_vit` to `folder` (also used by the search tests)."""
     import torch
     from transformers import ViTConfig, ViTModel
 
-    folder = tmp_path_factory.mktemp("tiny-vit")
     config = ViTConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=32, num_hidden_layers=2,
                        num_attention_heads=2, intermediate_size=64, initializer_range=0.2)
     torch.manual_seed(0)
     ViTModel(config).save_pretrained(folder)
     return str(folder)
+
+
+def write_image_folder(root: Path, per_class: int = 60) -> Path:
+    """Two classes of 32x32 RGB images: bright squares top-left vs bottom-right."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("left", "right"):
+        folder = root / label
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            img = rng.integers(0, 60, size=(32, 32, 3), dtype=np.uint8)
+            if label == "left":
+                img[2:14, 2:14] = 250
+            else:
+                img[18:30, 18:30] = 250
+            Image.fromarray(img).save(folder / f"{i}.png")
+    return root
 
 
 def sentiment_rows(n: int, seed: int = 0) -> list[tuple[str, int]]:

@@ -1,30 +1,17 @@
 """Image tasks: an image folder the test writes, trained on a tiny ViT; the embedded loaders."""
 
-import numpy as np
 import pytest
 
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.tasks import task_ref
 from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+from tests.evaluators.conftest import write_image_folder
 
 
 @pytest.fixture
 def image_folder(tmp_path):
     """Two classes of 32x32 RGB images: bright squares top-left vs bottom-right (resized to 28, grey)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for label in ("left", "right"):
-        folder = tmp_path / "shapes" / label
-        folder.mkdir(parents=True)
-        for i in range(60):
-            img = rng.integers(0, 60, size=(32, 32, 3), dtype=np.uint8)
-            if label == "left":
-                img[2:14, 2:14] = 250
-            else:
-                img[18:30, 18:30] = 250
-            Image.fromarray(img).save(folder / f"{i}.png")
-    return tmp_path / "shapes"
+    return write_image_folder(tmp_path / "shapes")
 
 
 def test_image_folder_trains_on_a_tiny_vit(image_folder, tiny_vit):

@@ -118,3 +118,25 @@ def test_real_supernet_on_a_tiny_model(tmp_path, monkeypatch, strategy):
     assert (df[df["kind"] == "proxy"]["state"] == "complete").all()
     checkpoint = tmp_path / "run" / "supernet"
     assert (checkpoint / "supernet.safetensors").is_file() and (checkpoint / "supernet.json").is_file()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_real_supernet_on_a_tiny_vit(tmp_path, monkeypatch, strategy):
+    """The vision side: a ViT, an image folder, prompt tokens (VPT) among the elastic methods."""
+    from tests.evaluators.conftest import save_tiny_vit, write_image_folder
+
+    monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
+    model = save_tiny_vit(tmp_path / "tiny-vit")
+    task = write_image_folder(tmp_path / "shapes", per_class=40)
+    space = tmp_path / "space.yaml"
+    space.write_text("globals:\n  prompt: {length: [2, 4]}\n"
+                     "methods:\n  lora: {sizes: {q: [0, 2, 4], v: [0, 2, 4]}}\n"
+                     "  prompt: {tie: all, sizes: {insert: [0, 1]}}\n")
+    extra = {"screen": 8} if strategy == "auto" else {}
+    res = search(str(task), model=model, space=str(space), strategy=strategy, trials=2, budget="20%",
+                 fidelity="steps=5,eval=40,batch=8", out=tmp_path / "run", keep_weights="none",
+                 strategy_options={"supernet_steps": 6, "proxy_eval": 40} | extra)
+    df = res.trials
+    assert (df[df["kind"] == "search"]["state"] == "complete").sum() == 2
+    proxies = df[df["kind"] == "proxy"]
+    assert len(proxies) and (proxies["state"] == "complete").all()
