@@ -153,6 +153,8 @@ def reused_standalone(path: str | None, base: list[dict]) -> list[dict]:
 
 
 def write_summary(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Namespace, out: Path) -> None:
+    if "train_dtype" not in proxies:  # runs from before the supernet trained under bf16 autocast
+        proxies = proxies.assign(train_dtype="float32")
     summary = summarise(standalone, proxies, args)
     summary.to_csv(out / "summary.csv", index=False)
     agreement = dtype_agreement(proxies)
@@ -171,8 +173,6 @@ def summarise(standalone: pd.DataFrame, proxies: pd.DataFrame, args: argparse.Na
     from scipy.stats import kendalltau, spearmanr
 
     rows = []
-    if "train_dtype" not in proxies:  # runs from before the supernet trained under bf16 autocast
-        proxies = proxies.assign(train_dtype="float32")
     setting_cols = ["sampling", "supernet_steps", "train_dtype", "eval", "finetune"]
     meta = {"model": args.model, "task": args.task, "space": args.space, "budget": args.budget}
     for fidelity, truth in standalone[standalone.status == "ok"].groupby("fidelity"):
@@ -264,8 +264,6 @@ def plot(standalone: pd.DataFrame, proxies: pd.DataFrame, summary: pd.DataFrame,
     plt.close(fig)
 
     best = s.sort_values("spearman_rho", ascending=False).iloc[0]
-    if "train_dtype" not in proxies:
-        proxies = proxies.assign(train_dtype="float32")
     sel = proxies[(proxies.sampling == best.sampling) & (proxies.supernet_steps == best.supernet_steps)
                   & (proxies.train_dtype == best.train_dtype)
                   & (proxies["eval"] == best["eval"]) & (proxies.finetune == best.finetune) & (proxies.status == "ok")]

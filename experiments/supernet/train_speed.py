@@ -10,7 +10,6 @@ after 2 warm-up steps. Writes train_speed.csv here.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import platform
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ WARMUP, TIMED = 2, 10
 
 
 def seconds_per_step(worker: Worker, bound, budget: int, dtype: str) -> float:
-    plan = dataclasses.replace(SupernetPlan(), steps=WARMUP + TIMED, train_dtype=dtype)
+    plan = SupernetPlan(steps=WARMUP + TIMED, train_dtype=dtype)
     trainer = SupernetTrainer(worker.model, worker.task, bound, budget, plan, seed=0, device=worker.device)
     try:
         trainer.train(steps=WARMUP)
