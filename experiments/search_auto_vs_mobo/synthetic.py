@@ -19,7 +19,7 @@ from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"mobo": ("mobo", {}), "auto-pool-only": ("auto", {"bo_proposals": 0}), "auto": ("auto", {})}
+VARIANTS = {"mobo": ("mobo", {}), "auto": ("auto", {}), "auto-trials-gp": ("auto", {"multitask": False})}
 
 
 def main(seeds: int = 5, trials: int = 10) -> None:

@@ -1,6 +1,7 @@
 """`auto` and `noah-paper`: end to end on a synthetic objective and on a tiny real model, and
 resumed after SIGKILL without scoring any proxy twice."""
 
+import json
 import os
 import signal
 import subprocess
@@ -51,14 +52,60 @@ def test_auto_starts_with_diverse_promising_candidates(tmp_path, small_space):
     assert first["peft_params"].iloc[0] == first["peft_params"].min()
 
 
-@pytest.mark.parametrize("bo_proposals", [0, 2])
-def test_auto_pool_takes_mobos_proposals(tmp_path, small_space, bo_proposals):
-    res = search("tweet_sentiment", space=small_space, strategy="auto", trials=6, fidelity="smoke",
-                 out=tmp_path / "run", evaluator=SyntheticEvaluator(), keep_weights="none",
-                 strategy_options={"screen": 8, "expand": 0, "n_init": 4, "bo_proposals": bo_proposals})
-    proxies = res.trials[res.trials["kind"] == "proxy"]
-    # the screen scores 8; each of the 2 acquisition rounds adds mobo's picks, proxy-scored, to the pool
-    assert len(proxies) == 8 if bo_proposals == 0 else len(proxies) > 8
+def test_auto_proxy_scores_each_pick_and_models_both_tasks(tmp_path, small_space):
+    out = tmp_path / "run"
+    res = search("tweet_sentiment", space=small_space, strategy="auto", trials=6, fidelity="smoke", out=out,
+                 evaluator=SyntheticEvaluator(), keep_weights="none", strategy_options={"screen": 8, "n_init": 4})
+    df = res.trials
+    trained = df[df["kind"] == "search"]["candidate"]
+    proxied = set(df[df["kind"] == "proxy"]["candidate"])
+    assert set(trained) <= proxied  # the acquisition's picks are proxy-scored before training
+    assert len(proxied) >= 8
+    info = json.loads((out / "run.json").read_text())["strategy_info"]
+    assert info["model"].startswith("MultiTaskGP")
+
+
+def _strategy_on(space_path: str, multitask: bool):
+    import optuna
+
+    from autopeft.backbones import load_config
+    from autopeft.search.strategies.auto import AutoStrategy
+    from autopeft.search.strategies.base import Context
+    from autopeft.space.loader import bind_space
+
+    bound = bind_space(space_path, load_config("minilm"), 2)
+    budget = bound.max_params()
+    ctx = Context(bound, budget, optuna.create_study(), "smoke", seed=0, chance=0.4)
+    return AutoStrategy(ctx, multitask=multitask)
+
+
+def test_multitask_gp_learns_from_an_informative_proxy(small_space):
+    """With proxies equal to the objective on 40 candidates and 4 trials, the multi-task GP ranks
+    unseen candidates like the objective far better than the GP on the 4 trials alone."""
+    import random
+
+    import torch
+    from scipy.stats import spearmanr
+
+    truth = SyntheticEvaluator()
+    rng = random.Random(0)
+    rhos = {}
+    for multitask in (True, False):
+        strat = _strategy_on(small_space, multitask)
+        space, budget = strat.ctx.space, strat.ctx.budget
+        draws = {c.key: (a, c) for a, c in (space.sample(rng, budget, mode="mixed") for _ in range(400))}
+        items = list(draws.values())
+        low, trials, held_out = items[:40], items[40:44], items[44:]
+        strat.pool = {c.key: (a, c, truth.score(c)) for a, c in low}
+        x = torch.tensor(strat.enc.encode_many(trials), dtype=torch.double)
+        y = torch.tensor([[truth.score(c)] for _, c in trials], dtype=torch.double)
+        model = strat.fit_model(x, y)
+        with torch.no_grad():
+            mean = model.posterior(torch.tensor(strat.enc.encode_many(held_out), dtype=torch.double)).mean
+        rhos[multitask] = spearmanr(mean.squeeze(-1).numpy(), [truth.score(c) for _, c in held_out])[0]
+        rng = random.Random(0)  # the same draws for both models
+    print(rhos)
+    assert rhos[True] > 0.8 and rhos[True] > rhos[False] + 0.1, rhos
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -1,20 +1,22 @@
-"""`auto`: a supernet screens many candidates cheaply, Bayesian optimisation on the
-true (standalone) objective uses the proxy score as an input feature, and only promising,
-diverse candidates are trained standalone.
+"""`auto`: a supernet screens many candidates cheaply, Bayesian optimisation on the true
+(standalone) objective uses the proxy scores as a low-fidelity source, and only promising, diverse
+candidates are trained standalone.
 
 1. The supernet is trained once within the budget (sandwich rule) and scores a pool of feasible
    candidates (the largest, the smallest and random ones) with inherited weights.
 2. The first standalone trials are diverse and promising: the pool is cut into bins of the
-   (log) parameter range and the best proxy score of each bin is trained.
-3. Then a GP models the standalone score on the candidate's encoding plus its proxy score, and
-   qLogNEHVI over (score, -params) picks the next batch from the pool (pending points for the
-   batch). Before each round the pool grows, so the search is not confined to the first pool:
-   by `mobo`'s own acquisition maxima over the whole space (its GP on the encoding alone,
-   local search; without them the later trials could only be the screened random candidates
-   and their mutations: experiments/search_auto_vs_mobo compares both) and by mutations of the
-   front and of the best proxies, all scored by the supernet.
+   (log) parameter range and the best proxy score of each bin is trained, smallest first.
+3. Then `mobo`'s acquisition (qLogNEHVI over (score, -params), maximised by local search over the
+   whole space) runs on a multi-task GP (BoTorch's `MultiTaskGP`, an ICM kernel): task 0 is every
+   proxy score, task 1 the standalone scores, and the model predicts task 1. It learns from the
+   data how far the proxy is to be trusted (the inter-task correlation; each task has its own
+   mean, scale and noise): where the proxy agrees with standalone training its many points shape
+   the model between the few trials, where it does not the model falls back on the trials alone.
+   Each pick is proxy-scored before it is trained, so the two tasks share points.
 
-Proxy scores are recorded (kind `proxy`, fidelity `supernet`) and reused on resume.
+An earlier `auto` read the proxy as an input feature of a GP over the screened pool only;
+experiments/search_auto_vs_mobo compares them. Proxy scores are recorded (kind `proxy`,
+fidelity `supernet`) and reused on resume.
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from autopeft.search.evolution import EvolutionConfig, mutate
 from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
-from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal
 from autopeft.search.strategies.mobo import MOBOStrategy
 from autopeft.space.candidate import Candidate
@@ -37,23 +37,23 @@ from autopeft.space.candidate import Candidate
 # proxies are ranked by their dev loss (see search.proxy.proxy_value and experiments/supernet)
 RANK_BY = "loss"
 SCREEN = {"smoke": 16, "quick": 64, "standard": 160, "paper": 400}  # first pool, per fidelity
+LOW, HIGH = 0, 1  # the multi-task GP's tasks: proxy scores, standalone scores
 Entry = tuple[dict[str, Any], Candidate, float]  # assignment, candidate, proxy score
 
 
 class AutoStrategy(MOBOStrategy):
-    """Supernet screening + multi-fidelity BO (proxy as a GP input)."""
+    """Supernet screening + multi-fidelity BO (a multi-task GP over proxy and standalone scores)."""
 
     name = "auto"
     uses_proxy = True
 
-    def __init__(self, ctx: Context, screen: int | None = None, expand: int = 8, bo_proposals: int = 2,
-                 n_init: int | None = None, supernet_steps: int | None = None, proxy_eval: int | None = None,
+    def __init__(self, ctx: Context, screen: int | None = None, n_init: int | None = None,
+                 supernet_steps: int | None = None, proxy_eval: int | None = None, multitask: bool = True,
                  **options: Any):
         super().__init__(ctx, n_init=n_init if n_init is not None else 4, **options)
-        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), expand=expand,
-                            bo_proposals=bo_proposals)
+        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), multitask=multitask)
         self.plan = plan_for(ctx.fidelity, supernet_steps, proxy_eval)
-        self.pool: dict[str, Entry] = {}
+        self.pool: dict[str, Entry] = {}  # every proxy-scored candidate (the low-fidelity data)
         self.cache: dict[str, tuple[float | None, dict[str, Any] | None]] | None = None
         self.scorer: Any = None
         self.screened = False
@@ -100,32 +100,14 @@ class AutoStrategy(MOBOStrategy):
             if c.key not in seen:
                 seen.add(c.key)
                 items.append((a, c))
+        # on resume, the trained candidates' proxies (scored when they were picked) rejoin the pool
+        items += [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
         self._score(items)
         self.screened = True
 
-    def _expand(self) -> None:
-        """Grow the pool: mutations of the standalone front and of the best proxies."""
-        parents = self._front_assignments([o for o in self.history if o.status == "complete"
-                                           and o.assignment is not None and o.score is not None])
-        best = sorted(self.pool.values(), key=lambda e: e[2], reverse=True)[:4]
-        parents += [a for a, _, _ in best]
-        if not parents:
-            return
-        rng = random.Random(self.ctx.seed * 7919 + len(self.history))
-        cfg = EvolutionConfig(gene_prob=0.15, mutation_prob=0.15)
-        items = []
-        for _ in range(self.options["expand"] * 20):
-            if len(items) >= self.options["expand"]:
-                break
-            child = mutate(self.ctx.space, rng.choice(parents), cfg, rng)
-            cand = self.ctx.space.decode(child)
-            if cand is not None and self.ctx.fits(cand) and cand.key not in self.pool and self.ctx.is_new(cand):
-                items.append((child, cand))
-        self._score(items)
-
     # --- proposals ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Proposal]:
-        """Diverse, promising proxies first; then acquisition maxima over the pool."""
+        """Diverse, promising proxies first; then acquisition maxima of the multi-task GP."""
         self._screen()
         done = [o for o in self.history if o.assignment is not None]
         out: list[Proposal] = []
@@ -137,31 +119,17 @@ class AutoStrategy(MOBOStrategy):
                 if self.ctx.is_new(c):
                     out.append(self.open_trial(c, a, proxy_value=s))
         if len(out) < n:
-            if len(done) >= self.n_init:
-                self._expand()
-                self._add_bo_proposals(n - len(out), out)
-            for a, c, s in self._acquire_pool(n - len(out), out):
-                out.append(self.open_trial(c, a, proxy_value=s))
+            picks = self._acquire(n - len(out), pending=out)
+            self._score([(a, c) for a, c in picks if self.ctx.fits(c)])
+            for a, c in picks:
+                out.append(self.open_trial(c, a, proxy_value=self.pool[c.key][2] if c.key in self.pool else None))
         return out
-
-    def _add_bo_proposals(self, q: int, pending: list[Proposal]) -> None:
-        """Proxy-score `mobo`'s next picks (acquisition maxima over the whole space, from the GP on
-        the encoding alone) into the pool, `bo_proposals` per trial asked for."""
-        k = self.options["bo_proposals"] * q
-        if not k:
-            return
-        in_pool = set(self.pool)
-        picks = super()._acquire(k, pending)  # mobo's batch, pending points included
-        self._score([(a, c) for a, c in picks if c.key not in in_pool and self.ctx.fits(c)])
-
-    def _untried(self) -> list[Entry]:
-        return [e for e in self.pool.values() if self.ctx.is_new(e[1]) and self.ctx.fits(e[1])]
 
     def _diverse(self, k: int) -> list[Entry]:
         """The best proxy in each of `n_init` log-parameter bins, smallest bin first (then the rest
         by proxy score). Smallest first: a small trained candidate claims the front's area below
         it at once, so the hypervolume rises from the first trial (the set is the same either way)."""
-        entries = self._untried()
+        entries = [e for e in self.pool.values() if self.ctx.is_new(e[1]) and self.ctx.fits(e[1])]
         if not entries:
             return []
         logs = np.array([math.log1p(self.ctx.space.params(c)) for _, c, _ in entries])
@@ -174,65 +142,34 @@ class AutoStrategy(MOBOStrategy):
         rest = sorted((e for e in entries if e not in picks), key=lambda e: e[2], reverse=True)
         return (picks + rest)[:k]
 
-    def _features(self, entries: list[tuple[dict[str, Any], Candidate, float]]) -> np.ndarray:
-        """The mobo encoding with the proxy value, scaled to [0, 1] over the pool, inserted before
-        the last (params) column."""
-        x = self.enc.encode_many([(a, c) for a, c, _ in entries])
-        lo, hi = self._proxy_range()
-        proxy = np.array([[min(1.0, max(0.0, (s - lo) / max(hi - lo, 1e-9)))] for _, _, s in entries])
-        return np.concatenate([x[:, :-1], proxy, x[:, -1:]], axis=1)
+    # --- the model --------------------------------------------------------------------------
+    def fit_model(self, x, y):
+        """A multi-task GP: the proxy scores (task 0) beside the standalone ones (task 1); the
+        model's output is task 1. With fewer than 3 proxies, or `multitask=False` (an ablation: the
+        proxy then only chooses the first trials and scores the picks), `mobo`'s GP on the trials.
 
-    def _acquire_pool(self, q: int, pending: list[Proposal]) -> list[Entry]:
+        The proxy values (negated dev losses) are put on the standalone scores' mean and spread
+        before fitting, so BoTorch's default (joint) standardisation treats both tasks alike;
+        its stratified one fails on a posterior without the task column (BoTorch 0.18)."""
         import torch
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import MultiTaskGP
+        from gpytorch.mlls import ExactMarginalLogLikelihood
 
-        candidates = self._untried()
-        obs = [o for o in self.history if o.status == "complete" and o.assignment is not None and o.score is not None]
-        if not candidates:
-            return []
-        if len(obs) < 2:  # nothing to model yet: the best proxies
-            return sorted(candidates, key=lambda e: e[2], reverse=True)[:q]
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # small matrices (see mobo)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return self._greedy_batch(q, pending, candidates, obs)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _greedy_batch(self, q: int, pending: list[Proposal], candidates: list[Entry],
-                      obs: list[Observation]) -> list[Entry]:
-        import torch
-
-        known = [(o.assignment, o.candidate, self._proxy_of(o.candidate)) for o in obs]
-        x = torch.tensor(self._features(known), dtype=torch.double)
-        y = torch.tensor([[o.score] for o in obs], dtype=torch.double)
-        model = self.fit_model(x, y)
-        pend = [(p.assignment, p.candidate, self._proxy_of(p.candidate)) for p in pending if p.assignment is not None]
-        xc = torch.tensor(self._features(candidates), dtype=torch.double)
-        picks: list[Entry] = []
-        for _ in range(q):
-            xp = torch.tensor(self._features(pend + picks), dtype=torch.double) if pend or picks else None
-            acqf = self.acquisition(model, x, xp)
-            with torch.no_grad():
-                values = acqf(xc.unsqueeze(1)).numpy()
-            for i in np.argsort(-values):
-                if candidates[i] not in picks:
-                    picks.append(candidates[i])
-                    break
-        return picks
-
-    def _proxy_of(self, cand: Candidate) -> float:
-        entry = self.pool.get(cand.key)
-        if entry is not None:
-            return entry[2]
-        cached = (self.cache or {}).get(cand.key)
-        return float(cached[0]) if cached and cached[0] is not None else self._proxy_range()[0]
-
-    def _proxy_range(self) -> tuple[float, float]:
-        """The lowest and highest proxy value in the pool (a candidate without one counts as the lowest)."""
-        values = [e[2] for e in self.pool.values()]
-        return (min(values), max(values)) if values else (0.0, 1.0)
+        low = list(self.pool.values())
+        if len(low) < 3 or not self.options["multitask"]:
+            return super().fit_model(x, y)
+        xl = torch.tensor(self.enc.encode_many([(a, c) for a, c, _ in low]), dtype=x.dtype)
+        yl = torch.tensor([[s] for _, _, s in low], dtype=y.dtype)
+        spread = float(y.std()) if len(y) > 1 and float(y.std()) > 1e-9 else 1.0
+        yl = (yl - yl.mean()) / max(float(yl.std()), 1e-9) * spread + y.mean()
+        train_x = torch.cat([torch.cat([xl, torch.full_like(xl[:, :1], LOW)], -1),
+                             torch.cat([x, torch.full_like(x[:, :1], HIGH)], -1)])
+        gp = MultiTaskGP(train_x, torch.cat([yl, y]), task_feature=x.shape[-1], output_tasks=[HIGH])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+        return gp
 
     def close(self) -> None:
         """Free the supernet's worker."""
@@ -243,5 +180,6 @@ class AutoStrategy(MOBOStrategy):
     def info(self) -> dict[str, Any]:
         """Settings for run.json."""
         return super().info() | {"supernet": self.plan.__dict__, "screen": self.options["screen"],
-                                 "expand": self.options["expand"], "bo_proposals": self.options["bo_proposals"],
-                                 "proxy_feature": True}
+                                 "model": "MultiTaskGP (proxy scores, standalone scores)" if self.options["multitask"]
+                                 else "SingleTaskGP (standalone scores)"}
+
