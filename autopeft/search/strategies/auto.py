@@ -3,7 +3,8 @@
 candidates are trained standalone.
 
 1. The supernet is trained once within the budget (sandwich rule) and scores a pool of feasible
-   candidates (the largest, the smallest and random ones) with inherited weights.
+   candidates (the largest, the smallest and a space-filling set of random ones) with inherited
+   weights.
 2. The first standalone trials are diverse and promising: the pool is cut into bins of the
    (log) parameter range and the best proxy score of each bin is trained, smallest first.
 3. Then `mobo`'s acquisition (qLogNEHVI over (score, -params), maximised by local search over the
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.search.design import maxmin_order
 from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.strategies.base import Context, Proposal
@@ -47,11 +49,12 @@ class AutoStrategy(MOBOStrategy):
     name = "auto"
     uses_proxy = True
 
-    def __init__(self, ctx: Context, screen: int | None = None, n_init: int | None = None,
+    def __init__(self, ctx: Context, screen: int | None = None, draw: int = 4, n_init: int | None = None,
                  supernet_steps: int | None = None, proxy_eval: int | None = None, multitask: bool = True,
                  **options: Any):
         super().__init__(ctx, n_init=n_init if n_init is not None else 4, **options)
-        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), multitask=multitask)
+        self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), draw=draw,
+                            multitask=multitask)
         self.plan = plan_for(ctx.fidelity, supernet_steps, proxy_eval)
         self.pool: dict[str, Entry] = {}  # every proxy-scored candidate (the low-fidelity data)
         self.cache: dict[str, tuple[float | None, dict[str, Any] | None]] | None = None
@@ -84,22 +87,32 @@ class AutoStrategy(MOBOStrategy):
         return self.scorer
 
     def _screen(self) -> None:
+        """Proxy-score the first pool: the largest and the smallest candidate, then a space-filling
+        set (greedy max-min distance in the encoding) out of `draw` times as many random ones.
+
+        Space-filling rather than the random draws themselves: a random feasible candidate under a
+        small budget is mostly sparse (few layers), while candidates spread thinly over many layers
+        scored best at `quick` (experiments/search_auto_vs_mobo: `mobo`'s space-filling start found
+        them, `auto`'s random pool did not)."""
         if self.screened:
             return
         rng = random.Random(self.ctx.seed)
-        space, budget = self.ctx.space, self.ctx.budget
-        items = [space.largest_within(budget, rng, tries=100)]
+        space, budget, k = self.ctx.space, self.ctx.budget, self.options["screen"]
+        fixed = [space.largest_within(budget, rng, tries=100)]
         smallest = space.smallest()
         if smallest is not None:
-            items.append(smallest)
-        seen = {c.key for _, c in items}
-        for _ in range(self.options["screen"] * 20):
-            if len(items) >= self.options["screen"]:
+            fixed.append(smallest)
+        seen = {c.key for _, c in fixed}
+        draws = []
+        for _ in range(k * self.options["draw"] * 20):
+            if len(draws) >= k * self.options["draw"]:
                 break
             a, c = space.sample(rng, budget, mode="mixed")
             if c.key not in seen:
                 seen.add(c.key)
-                items.append((a, c))
+                draws.append((a, c))
+        order = maxmin_order(self.enc.encode_many(draws), self.enc.encode_many(fixed), k - len(fixed))
+        items = fixed + [draws[i] for i in order]
         # on resume, the trained candidates' proxies (scored when they were picked) rejoin the pool
         items += [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
         self._score(items)

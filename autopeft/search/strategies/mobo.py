@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from autopeft.search.acqopt import local_search
+from autopeft.search.design import farthest
 from autopeft.search.encoding import Encoder, params_from_encoding
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
@@ -62,10 +63,7 @@ class MOBOStrategy(Strategy):
             return self.random_new()
         if not taken:
             return pool[0]
-        xp = self.enc.encode_many(pool)
-        xt = self.enc.encode_many(taken)
-        dist = np.min(((xp[:, None, :] - xt[None, :, :]) ** 2).sum(-1), axis=1)
-        return pool[int(np.argmax(dist))]
+        return pool[farthest(self.enc.encode_many(pool), self.enc.encode_many(taken))]
 
     def _acquire(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
         import torch
