@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from autopeft.search.design import maxmin_order
+from autopeft.search.design import stratified_maxmin
 from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.strategies.base import Context, Proposal
@@ -87,13 +87,15 @@ class AutoStrategy(MOBOStrategy):
         return self.scorer
 
     def _screen(self) -> None:
-        """Proxy-score the first pool: the largest and the smallest candidate, then a space-filling
-        set (greedy max-min distance in the encoding) out of `draw` times as many random ones.
+        """Proxy-score the first pool: the largest and the smallest candidate, then out of `draw`
+        times as many random ones a set spread over the (log) parameter range (equal shares of
+        `2 * n_init` bins) and, within each bin, space-filling (greedy max-min in the encoding).
 
         Space-filling rather than the random draws themselves: a random feasible candidate under a
-        small budget is mostly sparse (few layers), while candidates spread thinly over many layers
-        scored best at `quick` (experiments/search_auto_vs_mobo: `mobo`'s space-filling start found
-        them, `auto`'s random pool did not)."""
+        small budget is mostly sparse (few layers), and candidates spread thinly over many layers
+        scored well at `quick` (experiments/search_auto_vs_mobo/cpu_v3: `mobo`'s space-filling
+        start found them, `auto`'s random pool did not). Stratified by size: max-min alone picks
+        the densest, hence largest, candidates, and the diverse first trials need every size."""
         if self.screened:
             return
         rng = random.Random(self.ctx.seed)
@@ -111,7 +113,9 @@ class AutoStrategy(MOBOStrategy):
             if c.key not in seen:
                 seen.add(c.key)
                 draws.append((a, c))
-        order = maxmin_order(self.enc.encode_many(draws), self.enc.encode_many(fixed), k - len(fixed))
+        sizes = np.array([math.log1p(space.params(c)) for _, c in draws])
+        order = stratified_maxmin(self.enc.encode_many(draws), sizes, self.enc.encode_many(fixed), k - len(fixed),
+                                  bins=2 * self.n_init)
         items = fixed + [draws[i] for i in order]
         # on resume, the trained candidates' proxies (scored when they were picked) rejoin the pool
         items += [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
