@@ -1,4 +1,4 @@
-"""`auto` with and without `mobo`'s acquisition maxima in its pool, and `mobo`, on the synthetic
+"""`auto` (its multi-task GP), `auto-trials-gp` (`multitask=False`) and `mobo` on the synthetic
 objective (search/evaluator.py: a smooth score of the candidate plus noise; the proxy is that
 score plus more noise). Cheap and device-free: a check that a change to `auto` helps where the
 answer is known, not evidence about real tasks. Writes synthetic.csv (hypervolume after each
