@@ -6,12 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def farthest(pool: np.ndarray, taken: np.ndarray) -> int:
-    """The index of the pool row farthest (squared Euclidean) from its nearest taken row."""
-    dist = np.min(((pool[:, None, :] - taken[None, :, :]) ** 2).sum(-1), axis=1)
-    return int(np.argmax(dist))
-
-
 def maxmin_order(pool: np.ndarray, taken: np.ndarray, k: int) -> list[int]:
     """Up to `k` pool indices chosen greedily by max-min distance from `taken` and earlier picks."""
     if not len(pool) or k <= 0:

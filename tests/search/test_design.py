@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from autopeft.search.design import farthest, maxmin_order, stratified_maxmin
+from autopeft.search.design import maxmin_order, stratified_maxmin
 
 
 def test_farthest_is_the_point_far_from_every_taken_one():
     pool = np.array([[0.1, 0.0], [1.0, 1.0], [0.0, 0.2]])
-    assert farthest(pool, np.array([[0.0, 0.0]])) == 1
+    assert maxmin_order(pool, np.array([[0.0, 0.0]]), 1) == [1]
 
 
 def test_maxmin_order_spreads_over_clusters_before_repeating_one():

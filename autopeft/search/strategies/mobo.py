@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from autopeft.search.acqopt import local_search
-from autopeft.search.design import farthest
+from autopeft.search.design import maxmin_order
 from autopeft.search.encoding import Encoder, params_from_encoding
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
@@ -63,7 +63,7 @@ class MOBOStrategy(Strategy):
             return self.random_new()
         if not taken:
             return pool[0]
-        return pool[farthest(self.enc.encode_many(pool), self.enc.encode_many(taken))]
+        return pool[maxmin_order(self.enc.encode_many(pool), self.enc.encode_many(taken), 1)[0]]
 
     def _acquire(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
         import torch
