@@ -22,20 +22,32 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 
 
-def one(args: argparse.Namespace, strategy: str, seed: int, work: Path) -> pd.DataFrame:
+def variant(label: str) -> tuple[str, dict[str, object]]:
+    """A strategy and its options from a label: `auto`, or `auto:model=trials:verify=0` (an int
+    where the value is one)."""
+    name, *pairs = label.split(":")
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        options[key] = int(value) if value.lstrip("-").isdigit() else value
+    return name, options
+
+
+def one(args: argparse.Namespace, label: str, seed: int, work: Path) -> pd.DataFrame:
     """Hypervolume after each trained trial of one search."""
     from autopeft.search.api import search
 
+    strategy, options = variant(label)
     t0, started = time.perf_counter(), datetime.now()
-    run_dir = work / f"{strategy}-{seed}"
+    run_dir = work / f"{label.replace(':', '_')}-{seed}"
     # weights kept for the front (the CLI's default), so scoring it on test is an evaluation, not a retraining
     res = search(args.task, budget=args.budget, model=args.model, space=args.space, strategy=strategy,
-                 trials=args.trials, fidelity=args.fidelity, seed=seed, out=run_dir)
+                 trials=args.trials, fidelity=args.fidelity, seed=seed, out=run_dir, strategy_options=options)
     wall = time.perf_counter() - t0
     t = res.trials
     rows = t[(t["kind"] == "search") & t["state"].isin(["complete", "failed"])]
     proxies = int((t["kind"] == "proxy").sum())
-    return pd.DataFrame({"strategy": strategy, "seed": seed, "trial": range(1, len(rows) + 1),
+    return pd.DataFrame({"strategy": label, "seed": seed, "trial": range(1, len(rows) + 1),
                          "hypervolume": rows["hypervolume"].astype(float).tolist(),
                          "score": rows["score"].astype(float).tolist(),
                          "peft_params": rows["peft_params"].astype(float).tolist(),
@@ -65,7 +77,8 @@ def main() -> None:
     ap.add_argument("--fidelity", default="quick")
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--strategies", nargs="+", default=["auto", "mobo"])
+    ap.add_argument("--strategies", nargs="+", default=["auto", "mobo"],
+                    help="strategies, each optionally with options: auto:model=trials:verify=0")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--summarise-only", action="store_true", help="redo summary.csv and the plot from results.csv")
     args = ap.parse_args()

@@ -150,8 +150,11 @@ class MOBOStrategy(Strategy):
         from botorch.sampling.get_sampler import get_sampler
 
         model = self.objectives_model(score_model)
-        # one sampler per posterior of the model list (QMC for the GP, none needed for the exact count)
-        sampler = get_sampler(model.posterior(x_baseline[:1]), torch.Size([self.options["mc_samples"]]))
+        # one sampler per posterior of the model list (QMC for the GP, none needed for the exact count);
+        # seeded by the search's seed and its progress, so a search does not depend on what ran
+        # before it in the same process (torch's global generator)
+        sampler = get_sampler(model.posterior(x_baseline[:1]), torch.Size([self.options["mc_samples"]]),
+                              seed=self.ctx.seed * 10_000 + len(x_baseline))
         return qLogNoisyExpectedHypervolumeImprovement(
             model=model, ref_point=torch.tensor(self.ref_point(), dtype=torch.double),
             X_baseline=x_baseline, X_pending=x_pending, prune_baseline=True, cache_root=True, sampler=sampler)
