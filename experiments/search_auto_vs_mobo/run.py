@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def variant(label: str) -> tuple[str, dict[str, object]]:
-    """A strategy and its options from a label: `auto`, or `auto:model=trials:verify=0` (an int
+    """A strategy and its options from a label: `auto`, or `auto:multitask=0` (an int
     where the value is one)."""
     name, *pairs = label.split(":")
     options: dict[str, object] = {}
@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--strategies", nargs="+", default=["auto", "mobo"],
-                    help="strategies, each optionally with options: auto:model=trials:verify=0")
+                    help="strategies, each optionally with options: auto:multitask=0")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--summarise-only", action="store_true", help="redo summary.csv and the plot from results.csv")
     args = ap.parse_args()
