@@ -58,3 +58,19 @@ def test_mobo_search_does_not_depend_on_what_ran_before(tmp_path, small_space):
     torch.manual_seed(2)
     torch.rand(1000)
     assert trained("b") == first
+
+
+def test_mobo_stratified_start_spans_the_size_range_smallest_first(tmp_path, small_space):
+    """`start="stratified"`: the first trials come one per log-size bin, in increasing size, and
+    reach from the small to the large end of what the pool offers (the plain start takes the
+    densest, hence largest, candidates)."""
+    def first_sizes(start):
+        res = search("tweet_sentiment", budget="0.3%", space=small_space, strategy="mobo", trials=4, seed=0,
+                     out=tmp_path / start, evaluator=SyntheticEvaluator(), keep_weights="none",
+                     strategy_options=dict(FAST_MOBO, start=start))
+        return res.trials[res.trials["kind"] == "search"]["peft_params"].astype(int).tolist()
+
+    stratified, maxmin = first_sizes("stratified"), first_sizes("maxmin")
+    print("stratified", stratified, "maxmin", maxmin)
+    assert stratified == sorted(stratified) and len(set(stratified)) == 4
+    assert stratified[0] < min(maxmin) and stratified[-1] >= 0.5 * max(maxmin)

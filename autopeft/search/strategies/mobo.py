@@ -5,7 +5,12 @@ is not modelled: it is read back exactly from the encoding by a `GenericDetermin
 qLogNoisyExpectedHypervolumeImprovement over (score, -params/budget), reference point (chance
 score, the budget), is maximised over the discrete space by local search (search/acqopt.py);
 a batch is chosen greedily, each pick added to the pending points. The first `n_init` trials are
-a space-filling design: greedy max-min distance over a pool of feasible random candidates.
+a space-filling design over a pool of feasible random candidates: by default one per log-size
+bin (`n_init` bins), greedy max-min distance in the encoding within each, smallest first
+(`start="stratified"`); or greedy max-min over the whole pool (`start="maxmin"`, the default until
+experiments/search_auto_vs_mobo/h100_start showed the stratified start ahead from the third trial
+on: max-min alone takes the densest, hence largest, candidates and the front stays flat for the
+whole start).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from autopeft.search.acqopt import local_search
-from autopeft.search.design import maxmin_order
+from autopeft.search.design import maxmin_order, stratified_maxmin
 from autopeft.search.encoding import Encoder, params_from_encoding
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
+
+STARTS = ("maxmin", "stratified")  # the first trials: space-filling, or space-filling per log-size bin
 
 
 class MOBOStrategy(Strategy):
@@ -29,12 +36,14 @@ class MOBOStrategy(Strategy):
     name = "mobo"
 
     def __init__(self, ctx: Context, n_init: int | None = None, mc_samples: int = 64, pool: int = 256,
-                 restarts: int = 5, max_evals: int = 2000, **options: Any):
+                 restarts: int = 5, max_evals: int = 2000, start: str = "stratified", **options: Any):
+        if start not in STARTS:
+            raise ValueError(f"mobo: start must be one of {', '.join(STARTS)}, not {start!r}")
         super().__init__(ctx, n_init=n_init, mc_samples=mc_samples, pool=pool, restarts=restarts,
-                         max_evals=max_evals, **options)
+                         max_evals=max_evals, start=start, **options)
         self.n_init = n_init if n_init is not None else 5
         self.enc = Encoder(ctx.space, ctx.budget)
-        self._design: list[tuple[dict[str, Any], Any]] = []
+        self._design: list[tuple[dict[str, Any], Any]] | None = None  # the stratified start, chosen once
 
     # --- proposals ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Proposal]:
@@ -54,6 +63,8 @@ class MOBOStrategy(Strategy):
     def _space_filling(self, pending: list[Proposal]):
         taken = [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
         taken += [(p.assignment, p.candidate) for p in pending if p.assignment is not None]
+        if self.options["start"] == "stratified":
+            return self._stratified(taken)
         pool = []
         for _ in range(self.options["pool"]):
             a, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
@@ -64,6 +75,29 @@ class MOBOStrategy(Strategy):
         if not taken:
             return pool[0]
         return pool[maxmin_order(self.enc.encode_many(pool), self.enc.encode_many(taken), 1)[0]]
+
+    def _stratified(self, taken: list[tuple[dict[str, Any], Any]]):
+        """The next point of a start spread over the log-size range: out of 4x `pool` random
+        feasible draws, one per log-size bin (as many bins as first trials still to run),
+        space-filling within each (greedy max-min in the encoding), smallest first, so that
+        the first trials claim the front's area at every size."""
+        if self._design is None:
+            draws = {}
+            for _ in range(4 * self.options["pool"]):
+                a, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
+                if self.ctx.is_new(cand):
+                    draws.setdefault(cand.key, (a, cand))
+            pool = list(draws.values())
+            k = self.n_init - len(taken)
+            sizes = np.array([math.log1p(self.ctx.space.params(c)) for _, c in pool])
+            picks = stratified_maxmin(self.enc.encode_many(pool), sizes, self.enc.encode_many(taken), k, bins=k) \
+                if pool else []
+            self._design = sorted((pool[i] for i in picks), key=lambda p: self.ctx.space.params(p[1]))
+        while self._design:
+            a, cand = self._design.pop(0)
+            if self.ctx.is_new(cand) and all(cand.key != c.key for _, c in taken):
+                return a, cand
+        return self.random_new()
 
     def _acquire(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
         import torch

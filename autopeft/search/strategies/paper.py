@@ -28,8 +28,8 @@ class AutoPEFTPaperStrategy(MOBOStrategy):
     default_space = "autopeft"
 
     def __init__(self, ctx: Context, n_init: int = 20, warmup: int = 128, samples: int = 64, thinning: int = 4,
-                 restarts: int = 10, max_evals: int = 2000, **options: Any):
-        super().__init__(ctx, n_init=n_init, restarts=restarts, max_evals=max_evals, warmup=warmup,
+                 restarts: int = 10, max_evals: int = 2000, start: str = "maxmin", **options: Any):
+        super().__init__(ctx, n_init=n_init, restarts=restarts, max_evals=max_evals, start=start, warmup=warmup,
                          samples=samples, thinning=thinning, **options)
 
     @staticmethod
