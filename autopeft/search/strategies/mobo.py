@@ -5,12 +5,13 @@ is not modelled: it is read back exactly from the encoding by a `GenericDetermin
 qLogNoisyExpectedHypervolumeImprovement over (score, -params/budget), reference point (chance
 score, the budget), is maximised over the discrete space by local search (search/acqopt.py);
 a batch is chosen greedily, each pick added to the pending points. The first `n_init` trials are
-a space-filling design over a pool of feasible random candidates: by default one per log-size
-bin (`n_init` bins), greedy max-min distance in the encoding within each, smallest first
-(`start="stratified"`); or greedy max-min over the whole pool (`start="maxmin"`, the default until
-experiments/search_auto_vs_mobo/h100_start showed the stratified start ahead from the third trial
-on: max-min alone takes the densest, hence largest, candidates and the front stays flat for the
-whole start).
+a space-filling design over a pool of feasible random candidates: greedy max-min distance in the
+encoding (`start="maxmin"`, the default), or the same within each of `n_init` log-size bins,
+smallest first (`start="stratified"`). Max-min alone takes the densest, hence largest,
+candidates, so the front stays flat through the start; the stratified start has a far better
+front after 3-5 trials, but after 10 it ended behind on this CPU (3 of 3 seeds) and level on an
+H100 (experiments/search_auto_vs_mobo: cpu_start, h100_start): the large, many-layer first
+trials teach the GP what its acquisitions then exploit at small sizes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class MOBOStrategy(Strategy):
     name = "mobo"
 
     def __init__(self, ctx: Context, n_init: int | None = None, mc_samples: int = 64, pool: int = 256,
-                 restarts: int = 5, max_evals: int = 2000, start: str = "stratified", **options: Any):
+                 restarts: int = 5, max_evals: int = 2000, start: str = "maxmin", **options: Any):
         if start not in STARTS:
             raise ValueError(f"mobo: start must be one of {', '.join(STARTS)}, not {start!r}")
         super().__init__(ctx, n_init=n_init, mc_samples=mc_samples, pool=pool, restarts=restarts,
