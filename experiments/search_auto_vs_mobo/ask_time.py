@@ -11,11 +11,13 @@ import sys
 import optuna
 import pandas as pd
 
+from autopeft.search import record
+
 
 def gaps(run_dir: str) -> list[float]:
     """Per trial after the first: its start minus the previous trial's end, in seconds."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db")
+    study = optuna.load_study(study_name=record.STUDY, storage=f"sqlite:///{run_dir}/study.db")
     done = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete), key=lambda t: t.number)
     return [(b.datetime_start - a.datetime_complete).total_seconds() for a, b in zip(done, done[1:], strict=False)]
 

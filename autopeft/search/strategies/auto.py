@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from autopeft.search.design import stratified_maxmin
 from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.strategies.base import Context, Proposal
@@ -113,10 +112,7 @@ class AutoStrategy(MOBOStrategy):
             if c.key not in seen:
                 seen.add(c.key)
                 draws.append((a, c))
-        sizes = np.array([math.log1p(space.params(c)) for _, c in draws])
-        order = stratified_maxmin(self.enc.encode_many(draws), sizes, self.enc.encode_many(fixed), k - len(fixed),
-                                  bins=2 * self.n_init)
-        items = fixed + [draws[i] for i in order]
+        items = fixed + [draws[i] for i in self.stratified_picks(draws, fixed, k - len(fixed), bins=2 * self.n_init)]
         # on resume, the trained candidates' proxies (scored when they were picked) rejoin the pool
         items += [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
         self._score(items)

@@ -90,15 +90,20 @@ class MOBOStrategy(Strategy):
                     draws.setdefault(cand.key, (a, cand))
             pool = list(draws.values())
             k = self.n_init - len(taken)
-            sizes = np.array([math.log1p(self.ctx.space.params(c)) for _, c in pool])
-            picks = stratified_maxmin(self.enc.encode_many(pool), sizes, self.enc.encode_many(taken), k, bins=k) \
-                if pool else []
+            picks = self.stratified_picks(pool, taken, k, bins=k)
             self._design = sorted((pool[i] for i in picks), key=lambda p: self.ctx.space.params(p[1]))
         while self._design:
             a, cand = self._design.pop(0)
             if self.ctx.is_new(cand) and all(cand.key != c.key for _, c in taken):
                 return a, cand
         return self.random_new()
+
+    def stratified_picks(self, pool: list[tuple[dict[str, Any], Any]], taken: list[tuple[dict[str, Any], Any]],
+                         k: int, bins: int) -> list[int]:
+        """`k` indices of `pool` spread over `bins` log-size bins, max-min in the encoding within each
+        (design.stratified_maxmin), away from `taken`."""
+        sizes = np.array([math.log1p(self.ctx.space.params(c)) for _, c in pool])
+        return stratified_maxmin(self.enc.encode_many(pool), sizes, self.enc.encode_many(taken), k, bins=bins)
 
     def _acquire(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
         import torch
