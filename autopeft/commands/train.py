@@ -80,7 +80,8 @@ def _mean_reports(reports: list[dict[str, dict[str, float]]]) -> dict[str, dict[
 
 
 def train(
-    candidate: Annotated[str, typer.Argument(help="a candidate JSON file or a baseline (lora-r8, houlsby@rf64, …)")],
+    candidate: Annotated[str, typer.Argument(help="a candidate JSON file, a baseline (lora-r8, houlsby@rf64, …) "
+                                             "or adalora (peft's AdaLoRA within --budget)")],
     task: Annotated[str, typer.Option("--task", "-t", help="a task name (see `autopeft tasks`), a CSV/JSON/parquet "
                                       "file, a dataset directory or a hub dataset id")],
     model: Annotated[str, typer.Option("--model", "-m", help="minilm, vit-fmnist, a local directory or a hub id")]
@@ -107,6 +108,8 @@ def train(
     ray_address: Annotated[str | None, typer.Option(help="an existing Ray cluster's address")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads per worker (default: its CPU share)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
+                                               "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
     """Train one candidate on a task and report its score over seeds."""
     import dataclasses
@@ -127,15 +130,21 @@ def train(
     ref = task_ref(task, data_dir, text_cols, label_col)
     config = load_config(model)
     dims = dims_from_config(config, resolve(config))
-    name, cand = load_candidate(candidate, dims)
-    check_fits(cand, dims)
+    recipe = _adalora_recipe(candidate, budget, dims)
+    if recipe is not None:
+        name, cand = f"adalora@{json.loads(recipe)['target_params']}", None
+    else:
+        name, cand = load_candidate(candidate, dims)
+        check_fits(cand, dims)
     if dropout is not None and not 0 <= dropout < 1:
         raise UserError(f"--dropout {dropout} must be in [0, 1)")
     spec = WorkerSpec(task=ref, model=model, max_length=max_length,
                       dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device)
-    results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address)
+    results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)
     summary = summarise(results, seed_list)
-    summary.update(task=task, model=model, candidate=json.loads(cand.to_json()), name=name)
+    found = cand.to_json() if cand is not None else next((r.candidate for r in results if r.candidate), "null")
+    summary.update(task=task, model=model, candidate=json.loads(found), name=name,
+                   recipe=json.loads(recipe) if recipe else None)
     out_dir = out or Path("runs") / f"train-{_slug(name)}-{_slug(Path(task).stem)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
@@ -144,8 +153,23 @@ def train(
         raise typer.Exit(1)
 
 
+def _adalora_recipe(candidate: str, budget: str | None, dims: Any) -> str | None:
+    """AdaLoRA's recipe as JSON for `autopeft train adalora --budget B` (None for any other candidate)."""
+    if candidate != "adalora":
+        if budget is not None:
+            raise UserError("--budget applies to `autopeft train adalora` only; a candidate's size is its own")
+        return None
+    if budget is None:
+        raise UserError("`autopeft train adalora` needs --budget: the PEFT parameters its final allocation may "
+                        "use (e.g. --budget 0.5%)")
+    from autopeft.evaluators.adalora import Recipe
+    from autopeft.space.budget import parse_budget
+
+    return Recipe(parse_budget(budget, dims.backbone_params)).to_json()
+
+
 def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: bool, workers: int,
-         ray_address: str | None) -> list[Any]:
+         ray_address: str | None, recipe: str | None = None) -> list[Any]:
     from rich.console import Console
 
     from autopeft.evaluators.runners import InProcessRunner, make_runner
@@ -157,7 +181,8 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
     runner = make_runner(spec, workers=workers, ray_address=ray_address)
     try:
         reports = _report_splits(spec) if report else ()
-        jobs = [Job.of(cand, fid, seed, split=split, report_splits=reports) for seed in seeds]
+        jobs = [Job("", fid, seed, split, reports, recipe=recipe) if recipe else
+                Job.of(cand, fid, seed, split=split, report_splits=reports) for seed in seeds]
 
         def show(i: int, r: Any) -> None:
             what = f"{r.metric} {r.score:.4f}" if r.ok else f"failed: {r.reason}"

@@ -130,15 +130,21 @@ class CandidateFailed(Exception):
     """Training hit a non-finite loss or gradient: the candidate fails, the worker goes on."""
 
 
-def _train(model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity, seed: int, device: Any,
-           head_lr: float, pad_to: int | None, group_by_length: bool, result: EvalResult,
-           progress: Progress | None) -> None:
-    regression = task.spec.problem_type == REGRESSION
+def train_pool(task: EncodedTask, fidelity: Fidelity) -> EncodedSplit:
+    """The training examples a fidelity samples batches from."""
     train = task.splits["train"]
     if fidelity.data < 1.0:
-        train = subset(train, max(1, int(round(len(train) * fidelity.data))), regression)
+        train = subset(train, max(1, int(round(len(train) * fidelity.data))), task.spec.problem_type == REGRESSION)
+    return train
+
+
+def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optimizer, fidelity: Fidelity,
+               seed: int, device: Any, pad_to: int | None, group_by_length: bool, result: EvalResult,
+               progress: Progress | None, after_step: Callable[[int], None] | None = None) -> None:
+    """AdamW steps with warm-up + linear decay and clipping; `after_step(step)` (1-based) runs after
+    each optimizer step, before the gradients are cleared (AdaLoRA's rank allocation needs them)."""
+    train = train_pool(task, fidelity)
     total = fidelity.total_steps(len(train))
-    optimizer = build_optimizer(attached, head_lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total, int(total * fidelity.warmup)))
     params = [p for g in optimizer.param_groups for p in g["params"]]
     batches = train_batches(train.lengths, fidelity.batch, np.random.default_rng(seed), group_by_length)
@@ -156,6 +162,8 @@ def _train(model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelit
             raise CandidateFailed(f"gradient norm became {float(norm)} at step {step + 1}")
         optimizer.step()
         schedule.step()
+        if after_step is not None:
+            after_step(step + 1)
         optimizer.zero_grad(set_to_none=True)
         losses.append(value)
         result.steps = step + 1
@@ -195,7 +203,8 @@ def train_and_score(
             model.to(device)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
-            _train(model, task, attached, fidelity, seed, device, head_lr, pad_to, group_by_length, result, progress)
+            train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device, pad_to,
+                       group_by_length, result, progress)
             regression = task.spec.problem_type == REGRESSION
             values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
             result.metrics, result.score = values, values["score"]

@@ -40,6 +40,9 @@ class Job:
     split: str = "dev"
     report_splits: tuple[str, ...] = ()
     keep_state: bool = False
+    # a training recipe that finds its own candidate (AdaLoRA: `evaluators.adalora.Recipe` as JSON);
+    # the result's `candidate` is then what it found, and `candidate` here is ignored
+    recipe: str | None = None
 
     @classmethod
     def of(cls, candidate: Any, fidelity: Fidelity | None = None, seed: int = 0, **kwargs: Any) -> Job:
@@ -90,6 +93,8 @@ class Worker:
         from autopeft.evaluators.trainer import train_and_score
         from autopeft.space.candidate import Candidate
 
+        if job.recipe:
+            return self._evaluate_recipe(job, progress)
         try:
             candidate = Candidate.from_json(job.candidate)
         except Exception as exc:
@@ -104,6 +109,20 @@ class Worker:
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
                                job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
                                progress)
+
+    def _evaluate_recipe(self, job: Job, progress: Any = None) -> EvalResult:
+        from autopeft.evaluators.adalora import Recipe, train_and_score_adalora
+        from autopeft.evaluators.result import FAILED
+
+        try:
+            recipe = Recipe.from_json(job.recipe)
+        except Exception as exc:
+            return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, fidelity=job.fidelity.label(),
+                              reason=f"bad recipe: {exc}")
+        pad_to = None if self.spec.dynamic_padding else self.spec.max_length
+        return train_and_score_adalora(self.model, self.task, recipe, job.fidelity, job.seed, self.device, job.split,
+                                       job.report_splits, job.keep_state, self.spec.head_lr, pad_to,
+                                       self.spec.group_by_length, progress)
 
     def threads(self) -> int:
         """torch's intra-op thread count in this worker."""

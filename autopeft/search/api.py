@@ -140,7 +140,7 @@ def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
             continue
         path = weights_path(loop.cfg.run_dir, int(r.trial))
         jobs.append(Job(int(r.trial), Candidate.from_json(r.candidate), loop.ctx.fidelity, loop.cfg.seed,
-                        split="test", weights=str(path) if path.is_file() else None))
+                        split="test", weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
     if not jobs:
         return
 

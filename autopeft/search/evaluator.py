@@ -26,6 +26,7 @@ class Job:
     seed: int = 0
     split: str = "dev"
     weights: str | None = None  # kept weights of the trial (report scoring loads them instead of retraining)
+    recipe: str | None = None  # a recipe that finds its own candidate (AdaLoRA): the result names it
 
 
 OnResult = Callable[[Job, EvalResult], None]

@@ -22,6 +22,9 @@ from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 from autopeft.space.candidate import Candidate
 
+# what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
+RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name")
+
 
 @dataclass
 class Progress:
@@ -133,7 +136,8 @@ class StudyLoop:
 
     def _rerun(self, t: optuna.trial.FrozenTrial) -> Proposal:
         cand = Candidate.from_json(t.user_attrs["candidate"])
-        return self.strategy.open_trial(cand, dict(t.params) or None, rerun_of=t.number)
+        kept = {k: t.user_attrs[k] for k in RERUN_KEEPS if t.user_attrs.get(k) is not None}
+        return self.strategy.open_trial(cand, dict(t.params) or None, rerun_of=t.number, **kept)
 
     def _run_baselines(self) -> None:
         if not self.cfg.baselines or self.bstudy is None:
@@ -153,10 +157,14 @@ class StudyLoop:
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         by_number = {p.trial.number: p for p in batch}
         out: list[Observation] = []
-        jobs = [Job(p.trial.number, p.candidate, self.ctx.fidelity, self.cfg.seed) for p in batch]
+        jobs = [Job(p.trial.number, p.candidate, self.ctx.fidelity, self.cfg.seed, recipe=p.recipe) for p in batch]
 
         def on_result(job: Job, result) -> None:
             prop = by_number.pop(job.trial)
+            if prop.recipe and result.candidate:  # the recipe found its own candidate: record that one
+                prop.candidate = Candidate.from_json(result.candidate)
+                record.replace_candidate(prop.trial, prop.candidate, self.ctx.space)
+                self.ctx.seen.add(prop.candidate.key)
             status = record.finish(study, prop.trial, result, self.ctx.budget)
             label = job.trial if kind == "search" else f"b{job.trial}"
             if self.cfg.keep_weights != "none" and status == "complete" and result.state:

@@ -95,6 +95,13 @@ def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity
             "head_params": n.head_params, "train_params": n.train_params} | extra
 
 
+def replace_candidate(trial: Trial, candidate: Candidate, space: BoundSpace) -> None:
+    """A running recipe trial (AdaLoRA) ends with the candidate it found: record it and its counts."""
+    for k, v in start_attrs(candidate, space, "", "").items():
+        if k not in ("status", "strategy", "fidelity"):
+            trial.set_user_attr(k, v)
+
+
 def start(trial: Trial, candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str,
           **extra: Any) -> None:
     """Mark a trial the sampler just asked for as running this candidate."""

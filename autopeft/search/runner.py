@@ -47,8 +47,11 @@ class RunnerEvaluator:
     def _job(self, job: Job, report: bool = False):
         from autopeft.evaluators.worker import Job as WorkerJob
 
-        return WorkerJob.of(job.candidate, self.fidelity, job.seed, split="dev",
-                            report_splits=self.report_splits if report else (), keep_state=self.keep_state)
+        reports = self.report_splits if report else ()
+        if job.recipe:  # the recipe finds the candidate; the job's own is only its starting point
+            return WorkerJob("", self.fidelity, job.seed, "dev", reports, self.keep_state, recipe=job.recipe)
+        return WorkerJob.of(job.candidate, self.fidelity, job.seed, split="dev", report_splits=reports,
+                            keep_state=self.keep_state)
 
     def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
         """Train and score a batch; each result is passed on as it arrives."""

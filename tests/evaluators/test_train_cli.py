@@ -43,8 +43,20 @@ def test_train_candidate_file(tmp_path, tiny_bert, sentiment_csv, monkeypatch, c
     assert result["peft_params"] == 32 + 2 * (32 + 32)  # the q bias of layer 0; rank-2 LoRA on v of layer 1
 
 
+def test_train_adalora_within_a_budget(tmp_path, tiny_bert, sentiment_csv, monkeypatch, capsys):
+    code = _main(monkeypatch, "train", "adalora", "--budget", "2000", "--task", str(sentiment_csv), "--model",
+                 tiny_bert, "--fidelity", "steps=12,eval=40", "--out", str(tmp_path / "o"), "--report")
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["recipe"]["method"] == "adalora" and result["recipe"]["target_params"] == 2000
+    assert 0 < result["peft_params"] <= 2000 and "lora" in json.dumps(result["candidate"])
+    assert set(result["reports"]) == {"test"}
+
+
 @pytest.mark.parametrize("args, expected", [
     (["nonsense-baseline"], "neither a file nor a baseline"),
+    (["adalora"], "needs --budget"),
+    (["lora-r8", "--budget", "1%"], "autopeft train adalora` only"),
     (["lora-r8", "--seeds", "a,b"], "--seeds"),
     (["lora-r8", "--fidelity", "warp"], "unknown fidelity"),
 ])

@@ -14,6 +14,7 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "autopeft-paper": ("autopeft.search.strategies.paper", "AutoPEFTPaperStrategy"),
     "noah-paper": ("autopeft.search.strategies.noah", "NOAHPaperStrategy"),
     "auto": ("autopeft.search.strategies.auto", "AutoStrategy"),
+    "adalora": ("autopeft.search.strategies.adalora", "AdaLoRAStrategy"),
 }
 
 

@@ -22,6 +22,7 @@ class Proposal:
     trial: optuna.Trial
     candidate: Candidate
     assignment: dict[str, Any] | None
+    recipe: str | None = None  # a training recipe that finds its own candidate (AdaLoRA), as JSON
 
 
 @dataclass
@@ -91,12 +92,17 @@ class Strategy:
         return {"strategy": self.name} | {k: v for k, v in self.options.items() if _plain(v)}
 
     # --- helpers --------------------------------------------------------------------------
-    def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, **extra: Any) -> Proposal:
-        """Open a trial with fixed parameters (the strategy's own proposal) and mark it running."""
+    def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, recipe: str | None = None,
+                   **extra: Any) -> Proposal:
+        """Open a trial with fixed parameters (the strategy's own proposal) and mark it running.
+
+        With a `recipe`, `candidate` is where it starts; the trial records the candidate it ends with."""
+        if recipe is not None:
+            extra["recipe"] = recipe
         attrs = record.start_attrs(candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)
         trial = record.create_running(self.ctx.study, assignment, self.ctx.space, attrs)
         self.ctx.seen.add(candidate.key)
-        return Proposal(trial, candidate, assignment)
+        return Proposal(trial, candidate, assignment, recipe)
 
     def random_new(self, tries: int = 200) -> tuple[dict[str, Any], Candidate] | None:
         """A random feasible candidate not yet tried (None when none is found)."""

@@ -1,0 +1,238 @@
+"""Is a search worth running? The user's table: searches, AdaLoRA and the hand-designed baselines,
+each pick retrained the way a user then trains it (`standard`, a fresh seed) and scored on `test`.
+
+One resumable queue of steps per task and budget; each step is a CLI command a user could type
+(`autopeft search ...`, `autopeft train ...`), run in its own process, and skipped once its output
+exists (a killed search is continued with `--resume`). Run it again to continue where it stopped:
+
+    .venv/bin/python experiments/search_quality/run.py --machine cpu            # every config, in order
+    .venv/bin/python experiments/search_quality/run.py --machine cpu --only tweets-0.5 --dry-run
+
+Results go to `<machine>/<config>/`: `runs/<step>/` (run.json, trials.csv, front.csv of each
+search; result.json of each training), then `analyse.py` writes the tables and plots from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CLI = str(Path(sys.executable).with_name("autopeft"))
+SEARCH_SEEDS = (0, 1, 2)
+RETRAIN_SEEDS = (100, 101, 102)  # fresh seeds: no search trained with them
+RETRAIN_FIDELITY = "standard"
+TOP_BASELINES = 3
+ALWAYS_RETRAIN = ("lora-r8",)  # the peft docs' default: the user's first alternative, retrained even if not top 3
+
+
+@dataclass(frozen=True)
+class Config:
+    """One task at one budget."""
+
+    name: str
+    task: str
+    model: str
+    budget: str
+
+    def args(self) -> list[str]:
+        return ["--task", self.task, "--model", self.model]
+
+
+CONFIGS = {c.name: c for c in (
+    Config("tweets-0.5", "tweet_sentiment", "minilm", "0.5%"),
+    Config("tweets-0.05", "tweet_sentiment", "minilm", "0.05%"),
+    Config("mnist-0.5", "mnist_5k", "vit-fmnist", "0.5%"),
+)}
+# (label, extra search options): the README's command with only task/model/budget changed, AdaLoRA,
+# and the search restricted to what peft can load
+SEARCHES = (("mobo", []), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft"]))
+
+
+@dataclass
+class Step:
+    """One command and the file whose existence means it is done."""
+
+    name: str
+    command: list[str]
+    done_file: Path
+    resume_dir: Path | None = None  # a search: continued with --resume when it was killed
+
+    def done(self) -> bool:
+        if self.resume_dir is not None:
+            return finished(self.resume_dir)
+        return self.done_file.is_file()
+
+    def argv(self) -> list[str]:
+        if self.resume_dir is not None and (self.resume_dir / "run.json").is_file():
+            return [CLI, "search", "--resume", str(self.resume_dir)]
+        return self.command
+
+
+def search_steps(cfg: Config, base: Path, label: str, extra: list[str]) -> list[Step]:
+    out = []
+    for seed in SEARCH_SEEDS:
+        run = base / "runs" / f"{label}-s{seed}"
+        cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--out", str(run), *extra]
+        out.append(Step(f"search {label} seed {seed}", cmd, run / "run.json", resume_dir=run))
+    return out
+
+
+def baseline_steps(cfg: Config, base: Path) -> list[Step]:
+    """Every hand-designed baseline that fits, at the searches' fidelity (quick), scored on dev and test."""
+    from autopeft.backbones import load_config
+    from autopeft.methods.anatomy import dims_from_config, resolve
+    from autopeft.space.baselines import fitted
+    from autopeft.space.budget import parse_budget
+
+    config = load_config(cfg.model)
+    dims = dims_from_config(config, resolve(config))
+    budget = parse_budget(cfg.budget, dims.backbone_params)
+    out = []
+    for name, _ in fitted(dims, budget):
+        d = base / "runs" / "baselines" / name
+        cmd = [CLI, "train", name, *cfg.args(), "--fidelity", "quick", "--seeds", "0", "--report", "--out", str(d)]
+        out.append(Step(f"baseline {name} at quick", cmd, d / "result.json"))
+    return out
+
+
+def picks(run: Path) -> list[tuple[str, dict[str, str]]]:
+    """A finished search's best front member and its knee where it differs."""
+    from autopeft.export import rundir
+
+    r = rundir.read_run(run)
+    best, knee = rundir.best(r), rundir.knee(r)
+    out = [("best", best)]
+    if knee["trial"] != best["trial"]:
+        out.append(("knee", knee))
+    return out
+
+
+def finished(run: Path) -> bool:
+    """Whether a search's run directory records a finished search."""
+    return (run / "run.json").is_file() and json.loads((run / "run.json").read_text()).get("status") == "finished"
+
+
+def retrain_steps(cfg: Config, base: Path) -> list[Step]:
+    """Each finished search's picks (one fresh seed each) and the best baselines (three seeds each)."""
+    out = []
+    for label, _ in SEARCHES:
+        for seed in SEARCH_SEEDS:
+            run = base / "runs" / f"{label}-s{seed}"
+            if not finished(run):
+                continue
+            for which, row in picks(run):
+                d = base / "runs" / "retrain" / f"{label}-s{seed}-{which}"
+                fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
+                what = _retrain_target(row, d)
+                cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
+                       "--report", "--out", str(d)]
+                out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json"))
+    for name in best_baselines(base):
+        d = base / "runs" / "retrain" / f"baseline-{name}"
+        cmd = [CLI, "train", name, *cfg.args(), "--fidelity", RETRAIN_FIDELITY,
+               "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d)]
+        out.append(Step(f"retrain baseline {name}", cmd, d / "result.json"))
+    return out
+
+
+def _retrain_target(row: dict[str, str], out: Path) -> list[str]:
+    """What `autopeft train` is given for a pick: AdaLoRA's recipe at the pick's target (a user re-runs
+    AdaLoRA, not its allocation), else the candidate as a JSON file."""
+    recipe = json.loads(row.get("recipe") or "null")
+    if recipe and recipe.get("method") == "adalora":
+        return ["adalora", "--budget", str(recipe["target_params"])]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "candidate.json"
+    path.write_text(row["candidate"])
+    return [str(path)]
+
+
+def best_baselines(base: Path) -> list[str]:
+    """The top baselines by dev score at quick, plus the peft docs' default; all baselines must be done."""
+    rows = []
+    for result in sorted((base / "runs" / "baselines").glob("*/result.json")):
+        r = json.loads(result.read_text())
+        if r.get("score") is not None:
+            rows.append((r["score"], r["name"]))
+    ranked = [name for _, name in sorted(rows, reverse=True)]
+    chosen = ranked[:TOP_BASELINES]
+    chosen += [n for n in ranked if n.partition("@")[0] in ALWAYS_RETRAIN and n not in chosen]
+    return chosen
+
+
+def queue(cfg: Config, base: Path) -> list[Step]:
+    """The config's steps in order of priority (later steps may only exist once earlier ones are done)."""
+    steps = search_steps(cfg, base, "mobo", [])
+    steps += baseline_steps(cfg, base)
+    for label, extra in SEARCHES[1:]:
+        steps += search_steps(cfg, base, label, extra)
+    return steps
+
+
+def run_step(step: Step, log_dir: Path) -> bool:
+    """Run one step, its output to a log; True when it ended well."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / (step.name.replace(" ", "_").replace("/", "_") + ".log")
+    argv = step.argv()
+    t0 = time.time()
+    print(f"[{time.strftime('%H:%M:%S')}] {step.name}: {' '.join(argv)}", flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log.open("a") as f:
+        f.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%S')} {_commit()} {' '.join(argv)}\n")
+        f.flush()
+        rc = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    wall = time.time() - t0
+    _ledger(log_dir.parent, step, rc, wall)
+    print(f"    rc {rc}, {wall:.0f} s", flush=True)
+    return rc == 0
+
+
+def _ledger(base: Path, step: Step, rc: int, wall: float) -> None:
+    """steps.csv: every command run, when, at which commit, how it ended, how long it took."""
+    path = base / "steps.csv"
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["ended", "commit", "step", "rc", "wall_s", "command"])
+        w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), _commit(), step.name, rc, round(wall, 1),
+                    " ".join(a.replace(str(ROOT) + "/", "") for a in step.argv())])
+
+
+def _commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
+    ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--dry-run", action="store_true", help="print the steps still to run")
+    args = ap.parse_args()
+    for name in args.only:
+        cfg = CONFIGS[name]
+        base = HERE / args.machine / name
+        for phase in (queue, retrain_steps):
+            for step in phase(cfg, base):
+                if step.done():
+                    continue
+                if args.dry_run:
+                    print(f"{name}: {step.name}: {' '.join(step.argv())}")
+                    continue
+                run_step(step, base / "log")
+
+
+if __name__ == "__main__":
+    main()
