@@ -39,6 +39,8 @@ def search(
     label_col: Annotated[str | None, Opt(help="label column of a custom task (default label)")] = None,
     storage: Annotated[str | None, Opt(help="an Optuna storage URL for the study (default: study.db in the run "
                                        "directory; postgresql://… to share one)")] = None,
+    exportable: Annotated[str | None, Opt(help="peft: search only what HF peft can load (LoRA ranks per layer and "
+                                          "projection; space lora by default)")] = None,
 ) -> None:
     """Search hybrid PEFT configurations for TASK within --budget; writes the run directory and prints the front."""
     from rich.console import Console
@@ -51,7 +53,7 @@ def search(
         task, budget=budget, model=model, space=space, strategy=strategy, trials=trials, time_limit=time_limit,
         fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed, baselines=baselines,
         resume=resume, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir, text_cols=text_cols,
-        label_col=label_col, storage=storage, on_start=bar.start, on_progress=bar.update)
+        label_col=label_col, storage=storage, exportable=exportable, on_start=bar.start, on_progress=bar.update)
     bar.stop()
     _print_front(result, Console())
 
@@ -101,18 +103,23 @@ def _print_front(result: Any, console: Any) -> None:
                   title=f"Pareto front ({len(front)} of {int((result.trials['kind'] == 'search').sum())} trials; "
                         f"hypervolume {result.hypervolume:.4f})")
     for r in front.itertuples():
-        test = f"{r.test_score:.4f}" if r.test_score == r.test_score and r.test_score is not None else "-"
-        table.add_row(str(r.trial), f"{r.score:.4f}", test, f"{int(r.peft_params):,}", f"{r.peft_pct:.3f}",
+        table.add_row(str(r.trial), f"{r.score:.4f}", _test(r.test_score), f"{int(r.peft_params):,}",
+                      f"{r.peft_pct:.3f}",
                       f"{int(r.head_params):,}" if r.head_params == r.head_params else "-", escape(r.summary))
     base = result.trials[(result.trials["kind"] == "baseline") & (result.trials["state"] == "complete")]
     console.print(table)
     if len(base):
-        bt = Table("baseline", "score", "PEFT params", "%", title="baselines (not in the front)")
+        bt = Table("baseline", "score", "test", "PEFT params", "%", title="baselines (not in the front)")
         for r in base.itertuples():
-            bt.add_row(escape(r.name), f"{r.score:.4f}", f"{int(r.peft_params):,}", f"{r.peft_pct:.3f}")
+            bt.add_row(escape(r.name), f"{r.score:.4f}", _test(r.test_score), f"{int(r.peft_params):,}",
+                       f"{r.peft_pct:.3f}")
         console.print(bt)
     console.print(f"stopped: {result.stopped}")
     console.print(f"run directory: {result.run_dir}")
+
+
+def _test(value: Any) -> str:
+    return f"{value:.4f}" if value is not None and value == value else "-"
 
 
 def register(app: typer.Typer) -> None:

@@ -29,16 +29,25 @@ class Request:
     merged: bool = False
 
 
-def select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str]:
-    """The chosen trials.csv row and how it was chosen."""
+def select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, list[str]]:
+    """The chosen trials.csv row, how it was chosen, and lines to print about the choice."""
+    row, how, budget = _select(run, req)
+    if req.fmt == "peft":
+        from autopeft.export.peft_choice import choose
+
+        return choose(run, row, how, req.trial, req.knee, budget)
+    return row, how, []
+
+
+def _select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, int | None]:
     if sum((req.trial is not None, req.best, req.knee)) != 1:
         raise UserError("choose exactly one of --trial N, --best [--budget B] or --knee")
     if req.budget is not None and not req.best:
         raise UserError("--budget applies to --best only")
     if req.trial is not None:
-        return rundir.find_trial(run, req.trial), f"trial {req.trial}"
+        return rundir.find_trial(run, req.trial), f"trial {req.trial}", None
     if req.knee:
-        return rundir.knee(run), "the front's knee"
+        return rundir.knee(run), "the front's knee", None
     budget = None
     if req.budget is not None:
         from autopeft.backbones import load_config
@@ -47,7 +56,7 @@ def select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str]:
 
         config = load_config(run.model)
         budget = parse_budget(req.budget, dims_from_config(config, resolve(config)).backbone_params)
-    return rundir.best(run, budget), "the best score" + (f" within {req.budget}" if budget else "")
+    return rundir.best(run, budget), "the best score" + (f" within {req.budget}" if budget else ""), budget
 
 
 def export(req: Request) -> list[str]:
@@ -57,14 +66,18 @@ def export(req: Request) -> list[str]:
     if req.fmt not in FORMATS:
         raise UserError(f"unknown format {req.fmt!r}; choose one of {', '.join(FORMATS)}")
     run = rundir.read_run(req.run_dir)
-    row, how = select(run, req)
+    row, how, notes = select(run, req)
     trial = str(row["trial"])
     candidate = Candidate.from_json(row["candidate"])
     source = {"run_dir": str(run.path.resolve()), "trial": trial, "selected_by": how, "metric": row.get("metric"),
               "score": _float(row.get("score")), "test_score": _float(row.get("test_score"))}
     counts = {k: _float(row.get(k)) for k in ("peft_params", "peft_pct", "head_params")}
-    lines = [f"trial {trial} ({how}): {candidate.describe()}"]
+    lines = [*notes, f"trial {trial} ({how}): {candidate.describe()}"]
     weights_file = run.weights_path(trial)
+    if not weights_file.exists() and req.fmt == "peft":
+        raise UserError(f"trial {trial} has no kept weights ({weights_file} is absent; see --keep-weights), so "
+                        "there is no trained adapter to write for peft; export --format native writes its "
+                        "configuration to train")
     if not weights_file.exists():
         return lines + _without_weights(req, run, candidate, source, counts, weights_file)
     from autopeft.export.weights import load_trial_weights
@@ -107,15 +120,12 @@ def write_format(req: Request, ref, peft, info: ExportInfo, tensors: dict) -> li
     from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
 
     lines = []
-    if req.fmt == "peft":
-        from autopeft.export.peft_format import peft_blockers, write_peft
+    if req.fmt == "peft":  # `select` chose a candidate peft can express, or refused
+        from autopeft.export.peft_format import write_peft
 
-        blockers = peft_blockers(info.candidate)
-        if not blockers:
-            line = write_peft(req.out, ref, peft, info.backbone, info.num_labels, info.problem_type)
-            _write_info(req.out, info, "peft")
-            return [line, f"wrote {req.out} (adapter_config.json, adapter_model.safetensors)"]
-        lines.append("peft cannot express " + "; ".join(blockers) + ": writing the native format instead")
+        line = write_peft(req.out, ref, peft, info.backbone, info.num_labels, info.problem_type)
+        _write_info(req.out, info, "peft")
+        return [line, f"wrote {req.out} (adapter_config.json, adapter_model.safetensors)"]
     if req.fmt == "adapters":
         from autopeft.export.adapters_format import adapters_blockers, write_adapters
 

@@ -94,11 +94,16 @@ def find_trial(run: RunDir, trial: str) -> dict[str, str]:
     raise UserError(f"{run.path} has no trial {trial}; see its trials.csv for the trial numbers")
 
 
+def completed_search(run: RunDir) -> list[dict[str, str]]:
+    """Every completed search trial (baselines and proxy scores excluded)."""
+    return [r for r in _completed(run.trials) if (r.get("kind") or "search") == "search"]
+
+
 def pool(run: RunDir) -> list[dict[str, str]]:
     """The rows --best and --knee choose among: the front, else every completed search trial."""
     rows = _completed(run.front)
     if not rows:
-        rows = [r for r in _completed(run.trials) if (r.get("kind") or "search") == "search"]
+        rows = completed_search(run)
     if not rows:
         raise UserError(f"{run.path} has no completed trial yet; export one with --trial N once it finishes")
     return rows
@@ -111,19 +116,29 @@ def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
         rows = [r for r in rows if _num(r, "peft_params") <= budget]
         if not rows:
             raise UserError(f"no completed trial of {run.path} fits the budget of {budget:,} PEFT parameters")
+    return best_of(rows)
+
+
+def best_of(rows: list[dict[str, str]]) -> dict[str, str]:
+    """The highest score among `rows` (fewer parameters break ties)."""
     return max(rows, key=lambda r: (_num(r, "score"), -_num(r, "peft_params")))
 
 
 def knee(run: RunDir) -> dict[str, str]:
     """The front's knee (Kneedle on log-parameters and score); the best member when it has < 3."""
-    rows = sorted(pool(run), key=lambda r: _num(r, "peft_params"))
+    return knee_of(pool(run))
+
+
+def knee_of(rows: list[dict[str, str]]) -> dict[str, str]:
+    """The knee of `rows` (see `knee`)."""
+    rows = sorted(rows, key=lambda r: _num(r, "peft_params"))
     if len(rows) < 3:
-        return best(run)
+        return best_of(rows)
     xs = [math.log10(max(_num(r, "peft_params"), 1.0)) for r in rows]
     ys = [_num(r, "score") for r in rows]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     if x1 == x0 or y1 == y0:
-        return best(run)
+        return best_of(rows)
     nx = [(x - x0) / (x1 - x0) for x in xs]
     ny = [(y - y0) / (y1 - y0) for y in ys]
     # distance above the chord from (nx[0], ny[0]) to (nx[-1], ny[-1])

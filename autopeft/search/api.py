@@ -43,12 +43,13 @@ def search(task: str | None = None, *, budget: str | int | float = "0.5%", model
            ray_address: str | None = None, out: str | Path | None = None, seed: int = 0,
            baselines: bool = False, resume: str | Path | None = None, keep_weights: str = "front",
            plot_every: int = 0, data_dir: str | None = None, text_cols: str | None = None,
-           label_col: str | None = None, storage: str | None = None,
+           label_col: str | None = None, storage: str | None = None, exportable: str | None = None,
            strategy_options: dict[str, Any] | None = None, evaluator: Evaluator | None = None,
            on_start: Callable[[Settings], None] | None = None,
            on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
     """Search PEFT configurations for `task` within `budget`; returns the trials and the Pareto front.
 
+    `exportable="peft"` searches only what HF peft can load (LoRA ranks per layer and projection by default).
     `evaluator` replaces the trainer (tests, benchmarks); `resume` continues the run in that directory
     (its run.json gives the settings; `trials`, `time_limit`, `workers` may be changed).
     """
@@ -56,7 +57,7 @@ def search(task: str | None = None, *, budget: str | int | float = "0.5%", model
         task=task, budget=budget, model=model, space=space, strategy=strategy, trials=trials,
         time_limit=time_limit, fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed,
         baselines=baselines, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir,
-        text_cols=text_cols, label_col=label_col, storage=storage,
+        text_cols=text_cols, label_col=label_col, storage=storage, exportable=exportable,
         strategy_options=strategy_options or {}).items()}
     s = resolve_settings(given, resume, synthetic=evaluator is not None)
     cls = strategy_class(s.strategy)
@@ -123,23 +124,33 @@ def _proxy_factory(evaluator: Evaluator, s: Settings):
 
 
 def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
-    """DESIGN: when a search ends, the front's members are scored on the reporting split."""
+    """DESIGN: when a search ends, the front's members are scored on the reporting split; so are the
+    baselines (`--baselines`), so the report compares them with the front on the same split."""
     report = getattr(evaluator, "report", None)
     if report is None or loop.frame is None:
         return
+    df = loop.frame
+    front = df[df["front"] & (df["kind"] == "search")]
+    base = df[(df["kind"] == "baseline") & (df["state"] == "complete")]
+    for study, rows, prefix in ((loop.study, front, ""), (loop.bstudy, base, "b")):
+        if study is not None and len(rows):
+            _score_on_test(loop, evaluator, study, rows, prefix)
+    loop._refresh()
+
+
+def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: str) -> None:
+    """Score `rows` of `study` on test (from kept weights where there are some), as study attributes."""
     from autopeft.search.evaluator import Job
+    from autopeft.search.weights import weights_path
     from autopeft.space.candidate import Candidate
 
-    study = loop.study
-    front = loop.frame[loop.frame["front"] & (loop.frame["kind"] == "search")]
-    from autopeft.search.weights import weights_path
-
     jobs = []
-    for r in front.itertuples():
-        if f"test:{int(r.trial)}" in study.user_attrs:
+    for r in rows.itertuples():
+        number = int(str(r.trial).removeprefix(prefix))
+        if f"test:{number}" in study.user_attrs:
             continue
-        path = weights_path(loop.cfg.run_dir, int(r.trial))
-        jobs.append(Job(int(r.trial), Candidate.from_json(r.candidate), loop.ctx.fidelity, loop.cfg.seed,
+        path = weights_path(loop.cfg.run_dir, f"{prefix}{number}")
+        jobs.append(Job(number, Candidate.from_json(r.candidate), loop.ctx.fidelity, loop.cfg.seed,
                         split="test", weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
     if not jobs:
         return
@@ -148,8 +159,7 @@ def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
         if result.ok and result.score is not None:
             study.set_user_attr(f"test:{job.trial}", result.score)
 
-    report(jobs, on_result)
-    loop._refresh()
+    evaluator.report(jobs, on_result)
 
 
 def default_run_dir(task: str) -> Path:

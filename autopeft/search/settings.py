@@ -17,6 +17,9 @@ from autopeft.space.space import BoundSpace
 
 DEFAULT_TRIALS = 10  # the default search (quick: ~50 s a trial on 2 cores, plus loading and test scoring) ~ 10 min
 DEFAULT_SPACE = "full"
+# `--exportable peft`: what peft can load is LoRA with per-layer, per-projection ranks (the `lora`
+# preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
+EXPORTABLE = {"peft": ("lora", ({"lora"}, {"ia3"}))}
 # the options a resumed search may change; everything else comes from its run.json
 RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every")
 
@@ -111,8 +114,11 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     if opts.get("keep_weights") not in KEEP:
         raise UserError(f"--keep-weights {opts.get('keep_weights')!r}: use one of {', '.join(KEEP)}")
     deviations = []
+    exportable = opts.get("exportable")
+    if exportable is not None and exportable not in EXPORTABLE:
+        raise UserError(f"--exportable {exportable!r}: use one of {', '.join(EXPORTABLE)}")
     if opts.get("space") is None:
-        opts["space"] = getattr(cls, "default_space", DEFAULT_SPACE)
+        opts["space"] = EXPORTABLE[exportable][0] if exportable else getattr(cls, "default_space", DEFAULT_SPACE)
     elif getattr(cls, "default_space", None) not in (None, opts["space"]):
         deviations.append(f"space {opts['space']!r} instead of the recipe's {cls.default_space!r}")
     fid = parse_fidelity(str(opts.get("fidelity") or "quick"))
@@ -123,6 +129,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         raise UserError(f"--trials {trials} must be at least 1")
     config = load_config(opts["model"])
     bound = bind_space(opts["space"], config, 2)
+    if exportable:
+        _check_exportable(bound, exportable)
     budget = parse_budget(opts["budget"], bound.dims.backbone_params)
     smallest = bound.min_params()
     if budget < smallest:
@@ -143,6 +151,20 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     deviations += getattr(cls, "deviations", lambda _f: [])(fidelity)
     return Settings(opts, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
                     deviations=deviations)
+
+
+def _check_exportable(bound: BoundSpace, fmt: str) -> None:
+    """Every candidate of the space can be written in `fmt` (checked on its largest candidate)."""
+    from autopeft.export.peft_format import peft_blockers
+
+    top = bound.decode({g.name: g.largest() for g in bound.genes})
+    methods = set(top.methods) if top else set()
+    allowed = EXPORTABLE[fmt][1]
+    why = peft_blockers(top) if top and methods in allowed else ["it mixes " + ", ".join(sorted(methods))]
+    if why:
+        raise UserError(f"--exportable {fmt}: space {bound.name!r} holds what {fmt} cannot load ({why[0]}); "
+                        f"{fmt} holds LoRA (per-layer, per-projection ranks) or (IA)3 alone: use --space lora "
+                        "or leave --space out")
 
 
 def _command() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from conftest import HYBRID, LABELS, LORA, make_run, restored
 from transformers import AutoModelForSequenceClassification
 
 import autopeft
+from autopeft.errors import UserError
 from autopeft.export.exporter import Request, export
 from autopeft.export.probe import logits_of, probe_inputs
 
@@ -39,10 +41,36 @@ def test_lora_winner_exports_to_peft_and_matches(tmp_path, backbone):
     assert _close(logits_of(loaded, inputs), logits_of(ours, inputs))
 
 
-def test_hybrid_falls_back_to_native_and_loads(tmp_path, backbone):
+def test_peft_best_takes_the_best_member_peft_can_load_and_says_what_it_gives_up(tmp_path, backbone):
+    from peft import PeftModel
+
+    run = make_run(tmp_path, backbone, [(HYBRID, 0.8), (LORA, 0.7)])
+    lines = export(Request(run, tmp_path / "out", "peft", best=True))
+    assert "trial 0" in lines[0] and "serial adapters" in lines[0] and "Writing trial 1" in lines[0]
+    assert "-0.1000" in lines[0]  # the score given up against the overall best
+    assert not (tmp_path / "out" / "autopeft_config.json").exists()
+    base = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
+    loaded = PeftModel.from_pretrained(base, str(tmp_path / "out"))
+    ours = restored(backbone, run, 1)
+    inputs = probe_inputs(ours, seed=2)
+    assert _close(logits_of(loaded, inputs), logits_of(ours, inputs))
+
+
+@pytest.mark.parametrize("trials, request_kw, expected", [
+    ([(HYBRID, 0.8), (LORA, 0.7)], {"trial": "0"}, "nearest trial peft can load is trial 1"),
+    ([(HYBRID, 0.8)], {"best": True}, "no front member"),
+    ([(HYBRID, 0.8)], {"knee": True}, "no trial of this run can be"),
+])
+def test_peft_never_writes_another_format(tmp_path, backbone, trials, request_kw, expected):
+    run = make_run(tmp_path, backbone, trials)
+    with pytest.raises(UserError, match=expected):
+        export(Request(run, tmp_path / "out", "peft", **request_kw))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_hybrid_exports_natively_and_loads(tmp_path, backbone):
     run = make_run(tmp_path, backbone, [(HYBRID, 0.8)])
-    lines = export(Request(run, tmp_path / "out", "peft", trial="0"))
-    assert any("serial adapters" in line and "native" in line for line in lines)
+    export(Request(run, tmp_path / "out", "native", trial="0"))
     assert (tmp_path / "out" / "autopeft_config.json").is_file()
     assert not (tmp_path / "out" / "adapter_config.json").exists()
     model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
@@ -86,7 +114,9 @@ def test_merged_lora_only_is_a_plain_transformers_model(tmp_path, backbone):
 
 def test_without_kept_weights_writes_the_configuration(tmp_path, backbone):
     run = make_run(tmp_path, backbone, [(LORA, 0.7)], keep=False)
-    lines = export(Request(run, tmp_path / "out", "peft", trial="0"))
+    with pytest.raises(UserError, match="no kept weights"):  # peft gets a trained adapter or nothing
+        export(Request(run, tmp_path / "peft", "peft", trial="0"))
+    lines = export(Request(run, tmp_path / "out", "native", trial="0"))
     assert any("autopeft train" in line and "candidate.json" in line for line in lines)
     config = json.loads((tmp_path / "out" / "autopeft_config.json").read_text())
     assert config["weights"] is None and config["candidate"]["layers"][0] == {"lora": {"q": 4, "v": 2}}

@@ -58,6 +58,9 @@ def test_random_search_record(tmp_path, small_space):
     assert sorted(int(x) for x in labels if x.isdigit()) == sorted(front["trial"].astype(int))
     assert {x for x in labels if not x.isdigit()} == set(base[base["state"] == "complete"]["trial"])  # and baselines
     assert front["test_score"].notna().all()
+    # baselines are scored on the same reporting split as the front, so a user can compare them
+    assert base[base["state"] == "complete"]["test_score"].notna().all()
+    assert search_rows[~search_rows["front"]]["test_score"].isna().all()  # only the front and baselines
     assert res.front["trial"].tolist() == front["trial"].tolist()
     assert res.hypervolume > 0 and search_rows["hypervolume"].notna().all()
     if importlib.util.find_spec("autopeft.report.pareto") is not None:
