@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,6 +56,11 @@ CONFIGS = {c.name: c for c in (
 # (label, extra search options): the README's command with only task/model/budget changed, AdaLoRA,
 # and the search restricted to what peft can load
 SEARCHES = (("mobo", []), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft"]))
+# the strategies at equal wall clock: each search stops at the same time limit (its optimiser's and
+# supernet's time counted), on one config
+CLOCK_CONFIG = "tweets-0.5"
+CLOCK_STRATEGIES = ("random", "mobo", "auto", "autopeft-paper", "noah-paper", "adalora")
+CLOCK_LIMIT = "10m"
 
 
 @dataclass
@@ -72,7 +78,7 @@ class Step:
         return self.done_file.is_file()
 
     def argv(self) -> list[str]:
-        if self.resume_dir is not None and (self.resume_dir / "run.json").is_file():
+        if self.resume_dir is not None and (self.resume_dir / "study.db").is_file():
             return [CLI, "search", "--resume", str(self.resume_dir)]
         return self.command
 
@@ -83,6 +89,18 @@ def search_steps(cfg: Config, base: Path, label: str, extra: list[str]) -> list[
         run = base / "runs" / f"{label}-s{seed}"
         cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--out", str(run), *extra]
         out.append(Step(f"search {label} seed {seed}", cmd, run / "run.json", resume_dir=run))
+    return out
+
+
+def clock_steps(cfg: Config, base: Path) -> list[Step]:
+    """Each strategy, 3 seeds, stopped at the same wall-clock limit."""
+    out = []
+    for seed in SEARCH_SEEDS:
+        for strategy in CLOCK_STRATEGIES:
+            run = base / "clock" / f"{strategy}-s{seed}"
+            cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--strategy", strategy,
+                   "--time-limit", CLOCK_LIMIT, "--out", str(run)]
+            out.append(Step(f"clock {strategy} seed {seed}", cmd, run / "run.json", resume_dir=run))
     return out
 
 
@@ -181,6 +199,8 @@ def queue(cfg: Config, base: Path) -> list[Step]:
 def run_step(step: Step, log_dir: Path) -> bool:
     """Run one step, its output to a log; True when it ended well."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    if step.resume_dir is not None and step.resume_dir.is_dir() and not (step.resume_dir / "study.db").is_file():
+        shutil.rmtree(step.resume_dir)  # the study is not committed: a search a session left unfinished restarts
     log = log_dir / (step.name.replace(" ", "_").replace("/", "_") + ".log")
     argv = step.argv()
     t0 = time.time()
@@ -191,9 +211,35 @@ def run_step(step: Step, log_dir: Path) -> bool:
         f.flush()
         rc = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     wall = time.time() - t0
+    if step.resume_dir is not None and (step.resume_dir / "study.db").is_file():
+        write_timeline(step.resume_dir)
     _ledger(log_dir.parent, step, rc, wall)
     print(f"    rc {rc}, {wall:.0f} s", flush=True)
     return rc == 0
+
+
+def write_timeline(run: Path) -> None:
+    """timeline.csv: when each trial (and proxy score) started and ended, from the study, which is not
+    committed; the wall-clock comparison reads it."""
+    import optuna
+
+    from autopeft.search import record
+    from autopeft.search.proxy_record import SUFFIX
+
+    rows = []
+    storage = f"sqlite:///{run / 'study.db'}"
+    for name, kind in ((record.STUDY, "search"), (record.STUDY + SUFFIX, "proxy")):
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            continue
+        for t in study.get_trials(deepcopy=False):
+            rows.append({"kind": kind, "trial": t.number, "state": record.status_of(t),
+                         "start": t.datetime_start, "complete": t.datetime_complete})
+    with (run / "timeline.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["kind", "trial", "state", "start", "complete"])
+        w.writeheader()
+        w.writerows(rows)
 
 
 def _ledger(base: Path, step: Step, rc: int, wall: float) -> None:
@@ -220,18 +266,21 @@ def main() -> None:
     ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--dry-run", action="store_true", help="print the steps still to run")
+    ap.add_argument("--no-clock", action="store_true", help="skip the strategies at equal wall clock")
     args = ap.parse_args()
-    for name in args.only:
+    plan = [(name, phase) for name in args.only for phase in (queue, retrain_steps)]
+    if CLOCK_CONFIG in args.only and not args.no_clock:
+        plan.append((CLOCK_CONFIG, clock_steps))
+    for name, phase in plan:
         cfg = CONFIGS[name]
         base = HERE / args.machine / name
-        for phase in (queue, retrain_steps):
-            for step in phase(cfg, base):
-                if step.done():
-                    continue
-                if args.dry_run:
-                    print(f"{name}: {step.name}: {' '.join(step.argv())}")
-                    continue
-                run_step(step, base / "log")
+        for step in phase(cfg, base):
+            if step.done():
+                continue
+            if args.dry_run:
+                print(f"{name}: {step.name}: {' '.join(step.argv())}")
+                continue
+            run_step(step, base / "log")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""The user's table from what run.py wrote: every retrained pick and baseline, and the comparisons.
+
+For each config folder (`<machine>/<config>/`) it writes:
+- `retrained.csv`: one row per retraining (`standard`, a fresh seed): source, pick, search seed, trial,
+  PEFT parameters, the search's dev score at `quick`, dev and test at `standard`;
+- `baselines.csv`: every baseline that fits, at `quick` (dev and test), as the searches trained;
+- `user_table.md`: per source the mean and spread of the test score, and each search's picks
+  against the best retrained baseline at no more parameters (Welch's two-sample t-test over seeds);
+- `fronts.png`: the searches' fronts at `quick` with the baselines and AdaLoRA marked.
+
+    .venv/bin/python experiments/search_quality/analyse.py --machine cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+SOURCES = {"mobo": "default search (mobo, full space)", "adalora": "AdaLoRA (peft)",
+           "peft": "search --exportable peft (mobo, lora space)", "baseline": "hand-designed baseline"}
+
+
+def _result(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def retrained(base: Path) -> pd.DataFrame:
+    """Every finished retraining of a pick or a baseline."""
+    rows = []
+    for path in sorted((base / "runs" / "retrain").glob("*/result.json")):
+        r = _result(path)
+        label = path.parent.name
+        if label.startswith("baseline-"):
+            source, pick, seed, trial, quick = "baseline", label.removeprefix("baseline-"), None, None, None
+        else:
+            source, s, pick = label.split("-")
+            seed = int(s.removeprefix("s"))
+            trial, quick = _search_row(base / "runs" / f"{source}-{s}", r, pick)
+        for run in r["runs"]:
+            rows.append({"source": source, "pick": pick, "search_seed": seed, "trial": trial, "seed": run["seed"],
+                         "peft_params": run["peft_params"], "quick_dev": quick, "dev": run["score"],
+                         "test": (run["reports"].get("test") or {}).get("score"), "status": run["status"],
+                         "wall_s": run["wall_s"], "candidate": run["candidate"]})
+    return pd.DataFrame(rows)
+
+
+def _search_row(run: Path, result: dict, pick: str) -> tuple[int | None, float | None]:
+    """The pick's trial number and its dev score in the search (from the run's front)."""
+    from autopeft.export import rundir
+
+    r = rundir.read_run(run)
+    row = rundir.best(r) if pick == "best" else rundir.knee(r)
+    return int(row["trial"]), float(row["score"])
+
+
+def baselines(base: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted((base / "runs" / "baselines").glob("*/result.json")):
+        r = _result(path)
+        rows.append({"baseline": r["name"], "peft_params": r["peft_params"], "quick_dev": r["score"],
+                     "quick_test": (r["reports"].get("test") or {}).get("score")})
+    return pd.DataFrame(rows)
+
+
+def welch(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of Welch's t-test (nan with fewer than two values on a side)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def user_table(df: pd.DataFrame) -> str:
+    """Markdown: each source's retrained test scores, and each search against the best baseline at no
+    more parameters (a search's picks vary in size: the comparator fits under the largest of them)."""
+    lines = ["| source | pick | n | PEFT params | test (mean ± sd) | dev (mean) |", "|---|---|---:|---:|---:|---:|"]
+    groups = df[df["status"] == "ok"].groupby(["source", "pick"], sort=False)
+    for (source, pick), g in groups:
+        params = f"{int(g['peft_params'].min()):,}" + (f"-{int(g['peft_params'].max()):,}"
+                                                        if g["peft_params"].nunique() > 1 else "")
+        lines.append(f"| {SOURCES.get(source, source)} | {pick} | {len(g)} | {params} | "
+                     f"{g['test'].mean():.4f} ± {g['test'].std(ddof=1) if len(g) > 1 else 0:.4f} | "
+                     f"{g['dev'].mean():.4f} |")
+    lines += ["", "| search picks | vs baseline (no more params) | test difference | Welch p |", "|---|---|---:|---:|"]
+    base = df[(df["source"] == "baseline") & (df["status"] == "ok")]
+    for (source, pick), g in groups:
+        if source == "baseline":
+            continue
+        fits = base[base["peft_params"] <= g["peft_params"].max()]
+        if not len(fits):
+            continue
+        best = fits.groupby("pick")["test"].mean().idxmax()
+        ref = fits[fits["pick"] == best]["test"].tolist()
+        diff = g["test"].mean() - sum(ref) / len(ref)
+        size = int(fits[fits["pick"] == best]["peft_params"].iloc[0])
+        lines.append(f"| {SOURCES.get(source, source)}, {pick} | {best} ({size:,}) "
+                     f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
+    """The searches' fronts (dev at quick) with the baselines at quick and AdaLoRA's points."""
+    from autopeft.report.style import RUN_COLOURS, new_figure, save_png, style
+
+    with style():
+        fig = new_figure(8, 5)
+        ax = fig.add_subplot(1, 1, 1)
+        for i, (label, _) in enumerate(SOURCES.items()):
+            if label == "baseline":
+                continue
+            for run in sorted((base / "runs").glob(f"{label}-s*")):
+                if not (run / "front.csv").is_file():
+                    continue
+                f = pd.read_csv(run / "front.csv").sort_values("peft_params")
+                ax.step(f["peft_params"], f["score"], where="post", color=RUN_COLOURS[i], alpha=0.7,
+                        label=SOURCES[label] if run.name.endswith("s0") else None)
+                ax.scatter(f["peft_params"], f["score"], color=RUN_COLOURS[i], s=14)
+        if len(bl):
+            ax.scatter(bl["peft_params"], bl["quick_dev"], marker="*", s=120, color="black", label="baselines",
+                       zorder=5)
+            for r in bl.itertuples():
+                ax.annotate(r.baseline, (r.peft_params, r.quick_dev), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("PEFT parameters")
+        ax.set_ylabel("dev accuracy at quick (100 steps)")
+        ax.set_title(f"{base.name}: fronts of 3 search seeds and the baselines")
+        ax.legend(loc="lower right")
+        save_png(fig, out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--machine", default="cpu")
+    args = ap.parse_args()
+    for base in sorted(p for p in (HERE / args.machine).iterdir() if (p / "runs").is_dir()):
+        df = retrained(base)
+        bl = baselines(base)
+        if len(df):
+            df.to_csv(base / "retrained.csv", index=False)
+            (base / "user_table.md").write_text(user_table(df))
+        if len(bl):
+            bl.sort_values("peft_params").to_csv(base / "baselines.csv", index=False)
+        fronts_png(base, bl, base / "fronts.png")
+        print(f"{base.name}: {len(df)} retrainings, {len(bl)} baselines")
+
+
+if __name__ == "__main__":
+    main()
