@@ -37,6 +37,10 @@ def _lora(d: BackboneDims, r: int) -> Candidate:
     return _every_layer(d, {"lora": {"q": r, "v": r}})
 
 
+def _lora_all(d: BackboneDims, r: int) -> Candidate:
+    return _every_layer(d, {"lora": {s: r for s in ("q", "k", "v", "o", "ffn_in", "ffn_out")}})
+
+
 def _houlsby(d: BackboneDims, rf: int) -> Candidate:
     r = max(1, d.hidden // rf)
     return _every_layer(d, {"serial_adapter": {"attn": r, "ffn": r}}, {"serial_adapter": {"activation": "silu"}})
@@ -74,6 +78,9 @@ BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
         Baseline("lora-r8", "LoRA r=8 on q and v (Hu et al. 2022)", (8, 4, 2, 1), "r", _lora),
+        Baseline("lora-all", "LoRA r=64 on every linear layer of a block, q, k, v, o and the FFN (QLoRA, "
+                 "Dettmers et al. 2023; peft's target_modules='all-linear')", (64, 32, 16, 8, 4, 2, 1), "r",
+                 _lora_all),
         Baseline("houlsby", "serial adapters after attention and FFN, reduction factor 16 (Houlsby 2019)",
                  (16, 32, 64, 128, 256), "rf", _houlsby),
         Baseline("pfeiffer", "serial adapter after the FFN, reduction factor 16 (Pfeiffer 2021)",
