@@ -32,6 +32,7 @@ SEARCH_SEEDS = (0, 1, 2)
 RETRAIN_SEEDS = (100, 101, 102)  # fresh seeds: no search trained with them
 RETRAIN_FIDELITY = "standard"
 TOP_BASELINES = 3
+TRAIN_THREADS: int | None = None  # --threads
 ALWAYS_RETRAIN = ("lora-r8",)  # the peft docs' default: the user's first alternative, retrained even if not top 3
 
 
@@ -152,12 +153,12 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
                 fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
                 what = _retrain_target(row, d)
                 cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
-                       "--report", "--out", str(d)]
+                       "--report", "--out", str(d), *_threads()]
                 out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json"))
     for name in best_baselines(base):
         d = base / "runs" / "retrain" / f"baseline-{name}"
         cmd = [CLI, "train", name, *cfg.args(), "--fidelity", RETRAIN_FIDELITY,
-               "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d)]
+               "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d), *_threads()]
         out.append(Step(f"retrain baseline {name}", cmd, d / "result.json"))
     return out
 
@@ -196,12 +197,55 @@ def queue(cfg: Config, base: Path) -> list[Step]:
     return steps
 
 
+def _threads() -> list[str]:
+    return ["--threads", str(TRAIN_THREADS)] if TRAIN_THREADS else []
+
+
+PHASES = {"searches": queue, "retrain": retrain_steps, "clock": clock_steps}
+
+
 def run_step(step: Step, log_dir: Path) -> bool:
     """Run one step, its output to a log; True when it ended well."""
     log_dir.mkdir(parents=True, exist_ok=True)
     if step.resume_dir is not None and step.resume_dir.is_dir() and not (step.resume_dir / "study.db").is_file():
         shutil.rmtree(step.resume_dir)  # the study is not committed: a search a session left unfinished restarts
-    log = log_dir / (step.name.replace(" ", "_").replace("/", "_") + ".log")
+    stem = step.name.replace(" ", "_").replace("/", "_")
+    log = log_dir / (stem + ".log")
+    with Lock(log_dir / (stem + ".lock")) as mine:
+        if not mine or step.done():
+            return False  # another runner has it (two runners may share the queue), or it just finished
+        return _run_locked(step, log_dir, log)
+
+
+class Lock:
+    """An exclusive file lock naming its holder's pid; a dead holder's lock is taken over."""
+
+    def __init__(self, path: Path):
+        self.path, self.held = path, False
+
+    def __enter__(self) -> bool:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    os.kill(int(self.path.read_text() or 0), 0)
+                    return False
+                except (ProcessLookupError, ValueError):
+                    self.path.unlink(missing_ok=True)
+                    continue
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            self.held = True
+            return True
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _run_locked(step: Step, log_dir: Path, log: Path) -> bool:
     argv = step.argv()
     t0 = time.time()
     print(f"[{time.strftime('%H:%M:%S')}] {step.name}: {' '.join(argv)}", flush=True)
@@ -266,21 +310,41 @@ def main() -> None:
     ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--dry-run", action="store_true", help="print the steps still to run")
-    ap.add_argument("--no-clock", action="store_true", help="skip the strategies at equal wall clock")
+    ap.add_argument("--phases", nargs="*", default=list(PHASES), choices=list(PHASES),
+                    help="searches (and baselines), retrain (the user's table), clock (strategies at equal wall clock)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads of the retrainings (autopeft train)")
+    ap.add_argument("--while-alive", type=int, default=None,
+                    help="repeat passes while this pid runs (a second runner retraining beside a search runner)")
     args = ap.parse_args()
-    plan = [(name, phase) for name in args.only for phase in (queue, retrain_steps)]
-    if CLOCK_CONFIG in args.only and not args.no_clock:
-        plan.append((CLOCK_CONFIG, clock_steps))
-    for name, phase in plan:
-        cfg = CONFIGS[name]
-        base = HERE / args.machine / name
-        for step in phase(cfg, base):
-            if step.done():
-                continue
-            if args.dry_run:
-                print(f"{name}: {step.name}: {' '.join(step.argv())}")
-                continue
-            run_step(step, base / "log")
+    global TRAIN_THREADS
+    TRAIN_THREADS = args.threads
+    plan = [(name, phase) for name in args.only for phase in ("searches", "retrain") if phase in args.phases]
+    if CLOCK_CONFIG in args.only and "clock" in args.phases:
+        plan.append((CLOCK_CONFIG, "clock"))
+    while True:
+        ran = 0
+        for name, phase in plan:
+            cfg = CONFIGS[name]
+            base = HERE / args.machine / name
+            for step in PHASES[phase](cfg, base):
+                if step.done():
+                    continue
+                if args.dry_run:
+                    print(f"{name}: {step.name}: {' '.join(step.argv())}")
+                    continue
+                ran += run_step(step, base / "log") is not False
+        if args.dry_run or args.while_alive is None or not _alive(args.while_alive):
+            break
+        if not ran:
+            time.sleep(60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 if __name__ == "__main__":
