@@ -19,8 +19,8 @@ def search(
     model: Annotated[str, Opt("--model", "-m", help="minilm (embedded), a local directory or a hub id")] = "minilm",
     space: Annotated[str | None, Opt(help="a preset (full, autopeft, noah, lora) or a space YAML file "
                                      "(default: full; autopeft for --strategy autopeft-paper)")] = None,
-    strategy: Annotated[str, Opt(help="mobo, auto, random, tpe, nsga2, adalora, autopeft-paper or "
-                                      "noah-paper")] = "mobo",
+    strategy: Annotated[str, Opt(help="mobo, auto, random, tpe, nsga2, adalora, autopeft-paper or noah-paper; "
+                                      "options as NAME:key=value, e.g. mobo:start=baselines")] = "mobo",
     trials: Annotated[int | None, Opt(help="trained trials to run (default 10, or unlimited with --time-limit)")]
     = None,
     time_limit: Annotated[str | None, Opt(help="stop after this long: 90s, 30m, 2h")] = None,

@@ -53,6 +53,8 @@ def search(task: str | None = None, *, budget: str | int | float = "0.5%", model
     `evaluator` replaces the trainer (tests, benchmarks); `resume` continues the run in that directory
     (its run.json gives the settings; `trials`, `time_limit`, `workers` may be changed).
     """
+    strategy, options = parse_strategy(strategy)
+    strategy_options = options | (strategy_options or {})
     given = {k: v for k, v in dict(
         task=task, budget=budget, model=model, space=space, strategy=strategy, trials=trials,
         time_limit=time_limit, fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed,
@@ -73,6 +75,28 @@ def search(task: str | None = None, *, budget: str | int | float = "0.5%", model
             evaluator.close()
 
 
+def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
+    """`mobo` or `mobo:start=baselines:n_init=6` -> (name, options); numbers are read as numbers."""
+    name, *pairs = str(text).split(":")
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--strategy {text!r}: write options as NAME:key=value[:key=value], "
+                            "e.g. mobo:start=baselines")
+        options[key] = _number(value)
+    return name, options
+
+
+def _number(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> SearchResult:
     bound = s.bound
     bound.num_labels = getattr(evaluator, "num_labels", bound.num_labels)
@@ -84,7 +108,10 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
     if getattr(cls, "uses_proxy", False):
         ctx.proxy_study = open_proxy_study(s.storage, storage)
         ctx.proxy_factory = _proxy_factory(evaluator, s)
-    strat = cls(ctx, **s.strategy_options)
+    try:
+        strat = cls(ctx, **s.strategy_options)
+    except (TypeError, ValueError) as exc:  # an option the strategy does not take, or a bad value
+        raise UserError(f"--strategy {s.strategy}: {exc}") from None
     info = s.run_info() | {"strategy_info": strat.info(), "metric": getattr(evaluator, "metric", None),
                            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tables.write_run_json(s.run_dir, info)

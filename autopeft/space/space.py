@@ -133,6 +133,33 @@ class BoundSpace:
                 best = (a, cand)
         return best
 
+    def assignment_of(self, candidate: Candidate, passes: int = 3) -> dict[str, Any] | None:
+        """Genes that decode to exactly `candidate`, or None when the space cannot express it
+        (a size off its grid, a global it fixes otherwise). Coordinate descent on the number of
+        (layer, method, slot) sizes and globals that differ: genes barely interact, so a pass or two
+        finds it; the exact match is checked at the end."""
+        target = _parts(candidate)
+        assignment = {g.name: g.smallest() for g in self.genes}
+        for g in self.genes:  # switches and depths start open, so size genes can show their effect
+            if g.kind in ("switch", "depth"):
+                assignment[g.name] = g.largest()
+
+        def distance(a: dict[str, Any]) -> int:
+            cand = self.decode(a)
+            return len(target ^ _parts(cand)) if cand is not None else len(target) + 1
+
+        for _ in range(passes):
+            changed = False
+            for g in self.genes:
+                best = min(g.choices, key=lambda c, g=g: (distance(dict(assignment, **{g.name: c})),
+                                                          c != assignment[g.name]))
+                changed |= best != assignment[g.name]
+                assignment[g.name] = best
+            if not changed:
+                break
+        found = self.decode(assignment)
+        return assignment if found is not None and found.key == candidate.key else None
+
     # --- sampling -------------------------------------------------------------------------
     def random_assignment(self, rng: random.Random, density: float | None = None) -> dict[str, Any]:
         """A random gene assignment; with `density`, each off-able gene is on with that probability.
@@ -192,6 +219,13 @@ class BoundSpace:
             f"no candidate of space {self.name!r} fits a budget of {budget:,} PEFT parameters "
             f"(the smallest has {self.min_params():,}); raise --budget or use a smaller space"
         )
+
+
+def _parts(candidate: Candidate) -> set[tuple]:
+    """A candidate as a set of facts: (layer, method, slot, size) and (method, option, value)."""
+    parts = {(i, m, slot, size) for i, layer in enumerate(candidate.layers) for m, sizes in layer.items()
+             for slot, size in sizes.items()}
+    return parts | {(m, k, repr(v)) for m, opts in candidate.globals.items() for k, v in opts.items()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {"mobo": "default search (mobo, full space)", "adalora": "AdaLoRA (peft)",
-           "peft": "search --exportable peft (mobo, lora space)", "baseline": "hand-designed baseline"}
+           "peft": "search --exportable peft (mobo, lora space)",
+           "warm": "mobo, the expressible baselines as first trials", "baseline": "hand-designed baseline"}
 
 
 def _result(path: Path) -> dict:

@@ -56,7 +56,8 @@ CONFIGS = {c.name: c for c in (
 )}
 # (label, extra search options): the README's command with only task/model/budget changed, AdaLoRA,
 # and the search restricted to what peft can load
-SEARCHES = (("mobo", []), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft"]))
+SEARCHES = (("mobo", []), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft"]),
+            ("warm", ["--strategy", "mobo:start=baselines"]))  # a design change measured: baselines first
 # the strategies at equal wall clock: each search stops at the same time limit (its optimiser's and
 # supernet's time counted), on one config
 CLOCK_CONFIG = "tweets-0.5"

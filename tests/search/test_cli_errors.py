@@ -34,3 +34,17 @@ def test_unreadable_space_file(tmp_path):
                            "tweet_sentiment", "--space", str(bad), "--out", str(tmp_path / "r")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_strategy_options_on_the_command_line(tmp_path):
+    from autopeft.errors import UserError
+    from autopeft.search.api import parse_strategy, search
+    from autopeft.search.evaluator import SyntheticEvaluator
+
+    assert parse_strategy("mobo:start=baselines:n_init=6") == ("mobo", {"start": "baselines", "n_init": 6})
+    assert parse_strategy("random") == ("random", {})
+    with pytest.raises(UserError, match="NAME:key=value"):
+        parse_strategy("mobo:start")
+    with pytest.raises(UserError, match="--strategy mobo: mobo: start must be one of"):
+        search("tweet_sentiment", strategy="mobo:start=sideways", trials=1, out=tmp_path / "r",
+               evaluator=SyntheticEvaluator())

@@ -74,3 +74,24 @@ def test_mobo_stratified_start_spans_the_size_range_smallest_first(tmp_path, sma
     print("stratified", stratified, "maxmin", maxmin)
     assert stratified == sorted(stratified) and len(set(stratified)) == 4
     assert stratified[0] < min(maxmin) and stratified[-1] >= 0.5 * max(maxmin)
+
+
+def test_mobo_baselines_start_trains_the_expressible_baselines_first(tmp_path):
+    """`start="baselines"`: the fitting baselines the space can express are the first trials (so the
+    front holds what a user would have picked), then the usual space-filling and acquisition."""
+    from autopeft.backbones import load_config
+    from autopeft.space.baselines import fitted
+    from autopeft.space.candidate import Candidate
+    from autopeft.space.loader import bind_space
+
+    res = search("tweet_sentiment", budget="0.5%", strategy="mobo", trials=6, seed=0, out=tmp_path / "b",
+                 evaluator=SyntheticEvaluator(), keep_weights="none",
+                 strategy_options=dict(FAST_MOBO, start="baselines"))
+    rows = res.trials[res.trials["kind"] == "search"]
+    bound = bind_space("full", load_config("minilm"))
+    wanted = {name: cand.key for name, cand in fitted(bound.dims, 113_566)}
+    firsts = [Candidate.from_json(c).key for c in rows["candidate"][:4]]
+    assert firsts == [wanted[n] for n in ("lora-r8", "lora-all@r2", "bitfit", "ia3")]
+    assert rows["origin"].iloc[0] == "the baseline lora-r8 as a first trial"
+    assert res.info["strategy_info"]["first_trials"] == ["lora-r8", "lora-all@r2", "bitfit", "ia3"]
+    assert rows["candidate"].is_unique and (rows["origin"].iloc[4:] == "").all()

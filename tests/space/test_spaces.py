@@ -141,3 +141,18 @@ def test_repair_shrinks_an_over_budget_assignment(minilm_config):
     assert bound.params(cand) <= 50_000 and bound.decode(assignment) == cand
     with pytest.raises(UserError, match="no candidate of space"):
         bound.repair(top, random.Random(1), 10)
+
+
+def test_assignment_of_finds_the_genes_of_a_candidate(minilm_config):
+    from autopeft.space.baselines import fitted
+
+    bound = bind_space("full", minilm_config)
+    rng = random.Random(3)
+    for _ in range(5):  # any candidate the space samples is found again
+        a, cand = bound.sample(rng, None)
+        found = bound.assignment_of(cand)
+        assert found is not None and bound.decode(found).key == cand.key
+    expressible = {name for name, cand in fitted(bound.dims, 113_566) if bound.assignment_of(cand) is not None}
+    # off the grid: houlsby's width 6 and SiLU, pfeiffer's width 24, prefix's reparameterisation
+    assert expressible == {"lora-r8", "lora-all@r2", "bitfit", "ia3"}
+    assert bind_space("autopeft", minilm_config).assignment_of(fitted(bound.dims, 113_566)[0][1]) is None
