@@ -322,6 +322,9 @@ def main() -> None:
     plan = [(name, phase) for name in args.only for phase in ("searches", "retrain") if phase in args.phases]
     if CLOCK_CONFIG in args.only and "clock" in args.phases:
         plan.append((CLOCK_CONFIG, "clock"))
+    for run in (HERE / args.machine).glob("*/*/*-s*"):  # a runner stopped between a search and its timeline
+        if (run / "study.db").is_file() and not (run / "timeline.csv").is_file() and finished(run):
+            write_timeline(run)
     while True:
         ran = 0
         for name, phase in plan:
