@@ -48,6 +48,27 @@ def trials_table(run: RunData) -> pd.DataFrame:
     return out
 
 
+def adalora_pairs(run: RunData) -> pd.DataFrame:
+    """Each AdaLoRA trial beside plain LoRA trained on the allocation it found (`--strategy adalora`):
+    the score difference is what AdaLoRA's schedule adds over its allocation alone."""
+    t = run.trials
+    if "recipe" not in t or "allocation_of" not in t:
+        return pd.DataFrame()
+    done = t[(t["state"] == "complete") & t["score"].notna()]
+    ada = done[done["recipe"].fillna("").astype(str).str.contains("adalora")]
+    plain = done[pd.to_numeric(done["allocation_of"], errors="coerce").notna()]
+    rows = []
+    for r in ada.itertuples():
+        twin = plain[pd.to_numeric(plain["allocation_of"]) == int(r.trial)]
+        if not len(twin):
+            continue
+        p = twin.iloc[0]
+        rows.append({"AdaLoRA trial": r.trial, "plain LoRA trial": p["trial"], "PEFT params": f"{int(r.peft_params):,}",
+                     "AdaLoRA score": _num(r.score), "plain LoRA score": _num(p["score"]),
+                     "AdaLoRA - plain": f"{float(r.score) - float(p['score']):+.4f}"})
+    return pd.DataFrame(rows)
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub-flavoured markdown table (no tabulate dependency)."""
     def cell(value: object) -> str:
@@ -72,6 +93,12 @@ def write_front_md(run: RunData, path: Path) -> Path:
     parts += [to_markdown(front_table(run)) if len(run.front) else "_No completed trial yet._", ""]
     if len(run.baselines):
         parts += ["## Hand-designed baselines", "", to_markdown(baselines_table(run)), ""]
+    pairs = adalora_pairs(run)
+    if len(pairs):
+        parts += ["## AdaLoRA: its allocation or its schedule?", "",
+                  "Each AdaLoRA run beside plain LoRA trained from scratch on the ranks AdaLoRA kept: a positive "
+                  "difference is what AdaLoRA's schedule adds beyond where it put the ranks.", "",
+                  to_markdown(pairs), ""]
     return atomic_write_bytes(path, "\n".join(parts).encode())
 
 

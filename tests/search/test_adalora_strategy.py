@@ -44,6 +44,12 @@ def test_adalora_front_pairs_and_exact_counts(tiny, tmp_path):
     front = res.front
     assert front["test_score"].notna().all()
     assert (tmp_path / "run" / "weights").is_dir()
+    # the report sets each AdaLoRA trial beside its plain-LoRA twin
+    from autopeft.report.build import build_report
+
+    md = build_report(tmp_path / "run")["front"].read_text()
+    section = md.split("## AdaLoRA: its allocation or its schedule?")[1]
+    assert section.count("\n| 0 | 1 |") == 1 and section.count("\n| 2 | 3 |") == 1
 
 
 def test_resume_runs_the_pending_retrain_then_the_next_share(tiny, tmp_path):
