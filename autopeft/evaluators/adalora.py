@@ -251,8 +251,7 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
     Like `trainer.train_and_score`, a failure comes back as a `failed` result, never raised."""
     from autopeft.evaluators import trainer as tr
     from autopeft.evaluators.memory import PeakMemory
-    from autopeft.evaluators.result import FAILED, OK, EvalResult
-    from autopeft.evaluators.tasks.spec import REGRESSION
+    from autopeft.evaluators.result import FAILED, EvalResult
     from autopeft.methods.attach import apply
     from autopeft.methods.registry import METHODS
 
@@ -279,25 +278,14 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
             run.export_to(model, attached)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
-            regression = task.spec.problem_type == REGRESSION
-            values = tr.score_split(model, task, tr.subset(task.splits[split], fidelity.eval, regression), device)
-            values["adalora_trimmed_ranks"] = float(run.trimmed)
-            values["adalora_conversion_diff"] = _conversion_diff(run, model, task, device)
-            result.metrics, result.score = values, values["score"]
-            result.reports = {s: tr.score_split(model, task, task.splits[s], device) for s in report_splits}
-            if keep_state:
-                attached.fold()
-                result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
-            result.status = OK
-    except tr.CandidateFailed as exc:
-        result.reason = str(exc)
+            extra = {"adalora_trimmed_ranks": float(run.trimmed),
+                     "adalora_conversion_diff": _conversion_diff(run, model, task, device)}
+            tr.score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device,
+                             extra)
     except UserError as exc:
         result.reason = str(exc)
-    except torch.OutOfMemoryError as exc:
-        result.reason = f"out of memory: {str(exc).splitlines()[0] if str(exc) else 'allocation failed'}"
     except Exception as exc:  # a candidate's failure must never stop a search
-        first = str(exc).strip().splitlines()
-        result.reason = f"{type(exc).__name__}: {first[0] if first else ''}".rstrip(": ")
+        result.reason = tr.failure_reason(exc)
     finally:
         if attached is not None:
             attached.detach()

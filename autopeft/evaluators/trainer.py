@@ -172,6 +172,32 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
     result.train_loss = float(np.mean(losses[-LOSS_WINDOW:])) if losses else None
 
 
+def score_trained(result: EvalResult, model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity,
+                  split: str, report_splits: tuple[str, ...], keep_state: bool, device: Any,
+                  extra: dict[str, float] | None = None) -> None:
+    """Score a trained candidate on `split` (a fidelity's subset) and the report splits, keep its
+    folded tensors when asked, and mark the result ok."""
+    regression = task.spec.problem_type == REGRESSION
+    values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
+    values.update(extra or {})
+    result.metrics, result.score = values, values["score"]
+    result.reports = {s: score_split(model, task, task.splits[s], device) for s in report_splits}
+    if keep_state:  # what an export holds: reparameterisations folded into plain tensors
+        attached.fold()
+        result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
+    result.status = OK
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line for a candidate's failure: a non-finite loss, out of memory, or any exception."""
+    if isinstance(exc, CandidateFailed):
+        return str(exc)
+    if isinstance(exc, torch.OutOfMemoryError):
+        return f"out of memory: {str(exc).splitlines()[0] if str(exc) else 'allocation failed'}"
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}".rstrip(": ")
+
+
 def train_and_score(
     model: nn.Module,
     task: EncodedTask,
@@ -205,21 +231,9 @@ def train_and_score(
             result.train_params = attached.train_params + attached.head_params
             train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device, pad_to,
                        group_by_length, result, progress)
-            regression = task.spec.problem_type == REGRESSION
-            values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
-            result.metrics, result.score = values, values["score"]
-            result.reports = {s: score_split(model, task, task.splits[s], device) for s in report_splits}
-            if keep_state:  # what an export holds: reparameterisations folded into plain tensors
-                attached.fold()
-                result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
-            result.status = OK
-    except CandidateFailed as exc:
-        result.reason = str(exc)
-    except torch.OutOfMemoryError as exc:
-        result.reason = f"out of memory: {str(exc).splitlines()[0] if str(exc) else 'allocation failed'}"
+            score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device)
     except Exception as exc:  # a candidate's failure must never stop a search
-        first = str(exc).strip().splitlines()
-        result.reason = f"{type(exc).__name__}: {first[0] if first else ''}".rstrip(": ")
+        result.reason = failure_reason(exc)
     finally:
         if attached is not None:
             attached.detach()
