@@ -85,9 +85,9 @@ class Step:
         return self.command
 
 
-def search_steps(cfg: Config, base: Path, label: str, extra: list[str]) -> list[Step]:
+def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SEARCH_SEEDS) -> list[Step]:
     out = []
-    for seed in SEARCH_SEEDS:
+    for seed in seeds:
         run = base / "runs" / f"{label}-s{seed}"
         cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--out", str(run), *extra]
         out.append(Step(f"search {label} seed {seed}", cmd, run / "run.json", resume_dir=run))
@@ -193,8 +193,9 @@ def queue(cfg: Config, base: Path) -> list[Step]:
     """The config's steps in order of priority (later steps may only exist once earlier ones are done)."""
     steps = search_steps(cfg, base, "mobo", [])
     steps += baseline_steps(cfg, base)
-    for label, extra in SEARCHES[1:]:
-        steps += search_steps(cfg, base, label, extra)
+    for seed in SEARCH_SEEDS:  # seed by seed, so every variant has a first result early
+        for label, extra in SEARCHES[1:]:
+            steps += search_steps(cfg, base, label, extra, seeds=(seed,))
     return steps
 
 
