@@ -122,6 +122,11 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
                 ax.step(f["peft_params"], f["score"], where="post", color=RUN_COLOURS[i], alpha=0.7,
                         label=SOURCES[label] if run.name.endswith("s0") else None)
                 ax.scatter(f["peft_params"], f["score"], color=RUN_COLOURS[i], s=14)
+                t = pd.read_csv(run / "trials.csv")
+                if "recipe" in t:  # AdaLoRA's own runs, apart from the plain-LoRA retrains of their allocations
+                    ada = t[t["recipe"].fillna("").str.contains("adalora") & (t["state"] == "complete")]
+                    ax.scatter(ada["peft_params"], ada["score"], marker="^", s=50, facecolors="none",
+                               edgecolors=RUN_COLOURS[i], label="AdaLoRA runs" if run.name.endswith("s0") else None)
         if len(bl):
             ax.scatter(bl["peft_params"], bl["quick_dev"], marker="*", s=120, color="black", label="baselines",
                        zorder=5)
