@@ -213,10 +213,11 @@ def run_step(step: Step, log_dir: Path) -> bool:
         shutil.rmtree(step.resume_dir)  # the study is not committed: a search a session left unfinished restarts
     stem = step.name.replace(" ", "_").replace("/", "_")
     log = log_dir / (stem + ".log")
-    with Lock(log_dir / (stem + ".lock")) as mine:
+    lock = Lock(log_dir / (stem + ".lock"))
+    with lock as mine:
         if not mine or step.done():
             return False  # another runner has it (two runners may share the queue), or it just finished
-        return _run_locked(step, log_dir, log)
+        return _run_locked(step, log_dir, log, lock)
 
 
 class Lock:
@@ -230,24 +231,34 @@ class Lock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    os.kill(int(self.path.read_text() or 0), 0)
+                if any(_alive(pid) for pid in _pids(self.path)):
                     return False
-                except (ProcessLookupError, ValueError):
-                    self.path.unlink(missing_ok=True)
-                    continue
+                self.path.unlink(missing_ok=True)
+                continue
             os.write(fd, str(os.getpid()).encode())
             os.close(fd)
             self.held = True
             return True
         return False
 
+    def add(self, pid: int) -> None:
+        """Name the step's process too: a runner killed while its step goes on must not free the step."""
+        with self.path.open("a") as f:
+            f.write(f" {pid}")
+
     def __exit__(self, *exc: object) -> None:
         if self.held:
             self.path.unlink(missing_ok=True)
 
 
-def _run_locked(step: Step, log_dir: Path, log: Path) -> bool:
+def _pids(path: Path) -> list[int]:
+    try:
+        return [int(x) for x in path.read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _run_locked(step: Step, log_dir: Path, log: Path, lock: Lock) -> bool:
     argv = step.argv()
     t0 = time.time()
     print(f"[{time.strftime('%H:%M:%S')}] {step.name}: {' '.join(argv)}", flush=True)
@@ -255,7 +266,9 @@ def _run_locked(step: Step, log_dir: Path, log: Path) -> bool:
     with log.open("a") as f:
         f.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%S')} {_commit()} {' '.join(argv)}\n")
         f.flush()
-        rc = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        lock.add(proc.pid)
+        rc = proc.wait()
     wall = time.time() - t0
     if step.resume_dir is not None and (step.resume_dir / "study.db").is_file():
         write_timeline(step.resume_dir)
@@ -345,6 +358,8 @@ def main() -> None:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
