@@ -23,7 +23,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 SOURCES = {"mobo": "default search (mobo, full space)", "adalora": "AdaLoRA (peft)",
            "peft": "search --exportable peft (mobo, lora space)",
-           "warm": "mobo, the expressible baselines as first trials", "baseline": "hand-designed baseline"}
+           "warm": "mobo, the expressible baselines as first trials", "baseline": "hand-designed baseline",
+           "user": "AdaLoRA as its user runs it (whole budget)"}
 
 
 def _result(path: Path) -> dict:
@@ -38,6 +39,8 @@ def retrained(base: Path) -> pd.DataFrame:
         label = path.parent.name
         if label.startswith("baseline-"):
             source, pick, seed, trial, quick = "baseline", label.removeprefix("baseline-"), None, None, None
+        elif label.startswith("user-"):
+            source, pick, seed, trial, quick = "user", label.removeprefix("user-"), None, None, None
         else:
             source, s, pick = label.split("-")
             seed = int(s.removeprefix("s"))

@@ -156,6 +156,11 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
                 cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
                        "--report", "--out", str(d), *_threads()]
                 out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json"))
+    # AdaLoRA as its user runs it: within the whole budget, at the retraining fidelity, three seeds
+    d = base / "runs" / "retrain" / "user-adalora"
+    cmd = [CLI, "train", "adalora", "--budget", cfg.budget, *cfg.args(), "--fidelity", RETRAIN_FIDELITY,
+           "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d), *_threads()]
+    out.insert(0, Step("retrain AdaLoRA as a user runs it", cmd, d / "result.json"))
     for name in best_baselines(base):
         d = base / "runs" / "retrain" / f"baseline-{name}"
         cmd = [CLI, "train", name, *cfg.args(), "--fidelity", RETRAIN_FIDELITY,
