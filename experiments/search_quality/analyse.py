@@ -80,9 +80,22 @@ def welch(a: list[float], b: list[float]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, float]:
+    """Pairs by training seed (a pick of search seed s is retrained with seed 100+s, every baseline with
+    100-102: the seed fixes the head's init and the batch order, which moves every method alike) and
+    the two-sided p-value of the paired t-test on their test scores (nan with fewer than 2 pairs)."""
+    from scipy import stats
+
+    m = a[["seed", "test"]].merge(b[["seed", "test"]], on="seed", suffixes=("_a", "_b")).dropna()
+    if len(m) < 2:
+        return len(m), math.nan
+    return len(m), float(stats.ttest_rel(m["test_a"], m["test_b"]).pvalue)
+
+
 def user_table(df: pd.DataFrame) -> str:
     """Markdown: each source's retrained test scores, and each search against the best baseline at no
-    more parameters (a search's picks vary in size: the comparator fits under the largest of them)."""
+    more parameters (a search's picks vary in size: the comparator fits under the largest of them)
+    and against AdaLoRA as its user runs it."""
     lines = ["| source | pick | n | PEFT params | test (mean ± sd) | dev (mean) |", "|---|---|---:|---:|---:|---:|"]
     groups = df[df["status"] == "ok"].groupby(["source", "pick"], sort=False)
     for (source, pick), g in groups:
@@ -91,21 +104,29 @@ def user_table(df: pd.DataFrame) -> str:
         lines.append(f"| {SOURCES.get(source, source)} | {pick} | {len(g)} | {params} | "
                      f"{g['test'].mean():.4f} ± {g['test'].std(ddof=1) if len(g) > 1 else 0:.4f} | "
                      f"{g['dev'].mean():.4f} |")
-    lines += ["", "| search picks | vs baseline (no more params) | test difference | Welch p |", "|---|---|---:|---:|"]
-    base = df[(df["source"] == "baseline") & (df["status"] == "ok")]
+    lines += ["", "| search picks | vs (no more params) | test difference | Welch p | paired by seed: n, p |",
+              "|---|---|---:|---:|---:|"]
+    ok = df[df["status"] == "ok"]
+    base, user = ok[ok["source"] == "baseline"], ok[ok["source"] == "user"]
     for (source, pick), g in groups:
-        if source == "baseline":
+        if source in ("baseline", "user"):
             continue
-        fits = base[base["peft_params"] <= g["peft_params"].max()]
-        if not len(fits):
-            continue
-        best = fits.groupby("pick")["test"].mean().idxmax()
-        ref = fits[fits["pick"] == best]["test"].tolist()
-        diff = g["test"].mean() - sum(ref) / len(ref)
-        size = int(fits[fits["pick"] == best]["peft_params"].iloc[0])
-        lines.append(f"| {SOURCES.get(source, source)}, {pick} | {best} ({size:,}) "
-                     f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} |")
+        for label, pool in (("baseline", base), ("AdaLoRA", user)):
+            fits = pool[pool["peft_params"] <= g["peft_params"].max()] if label == "baseline" else pool
+            if len(fits):
+                lines.append(_comparison(source, pick, g, fits))
     return "\n".join(lines) + "\n"
+
+
+def _comparison(source: str, pick: str, g: pd.DataFrame, fits: pd.DataFrame) -> str:
+    """One row: a source's picks against the best of `fits` (by mean test score)."""
+    best = fits.groupby("pick")["test"].mean().idxmax()
+    ref = fits[fits["pick"] == best]["test"].tolist()
+    diff = g["test"].mean() - sum(ref) / len(ref)
+    size = int(fits[fits["pick"] == best]["peft_params"].iloc[0])
+    n, p = paired(g, fits[fits["pick"] == best])
+    return (f"| {SOURCES.get(source, source)}, {pick} | {best} ({size:,}) "
+            f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} | {n}, {p:.3f} |")
 
 
 def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
