@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-SOURCES = {"mobo": "default search (mobo, full space)", "adalora": "AdaLoRA (peft)",
+SOURCES = {"mobo": "default search (mobo, full space)",
+           "adalora": "--strategy adalora's pick (plain LoRA on AdaLoRA's allocation won its front)",
            "peft": "search --exportable peft (mobo, lora space)",
            "warm": "mobo, the expressible baselines as first trials", "baseline": "hand-designed baseline",
            "user": "AdaLoRA as its user runs it (whole budget)"}
@@ -147,8 +148,9 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
                         label=SOURCES[label] if run.name.endswith("s0") else None)
                 ax.scatter(f["peft_params"], f["score"], color=RUN_COLOURS[i], s=14)
                 t = pd.read_csv(run / "trials.csv")
-                if "recipe" in t:  # AdaLoRA's own runs, apart from the plain-LoRA retrains of their allocations
-                    ada = t[t["recipe"].fillna("").str.contains("adalora") & (t["state"] == "complete")]
+                # AdaLoRA's own runs, apart from the plain-LoRA retrains of their allocations
+                if "recipe" in t and t["recipe"].fillna("").astype(str).str.contains("adalora").any():
+                    ada = t[t["recipe"].fillna("").astype(str).str.contains("adalora") & (t["state"] == "complete")]
                     ax.scatter(ada["peft_params"], ada["score"], marker="^", s=50, facecolors="none",
                                edgecolors=RUN_COLOURS[i], label="AdaLoRA runs" if run.name.endswith("s0") else None)
         if len(bl):
@@ -161,7 +163,7 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
         ax.set_xlabel("PEFT parameters")
         ax.set_ylabel("dev accuracy at quick (100 steps)")
         ax.set_title(f"{base.name}: fronts of 3 search seeds and the baselines")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left", fontsize=8)
         save_png(fig, out)
 
 
