@@ -30,7 +30,7 @@ def choose(run: rundir.RunDir, row: dict[str, str], how: str, trial: str | None,
         return row, how, []
     if trial is not None:
         raise UserError(f"trial {trial} cannot be written for peft ({why[0]}){_nearest(run, row)}; "
-                        "or export it with --format native")
+                        "export it with --format native, or search with --exportable peft")
     front = [r for r in rundir.pool(run) if not blockers(r)
              and (budget is None or float(r["peft_params"]) <= budget)]
     if not front:
@@ -50,7 +50,7 @@ def _nearest(run: rundir.RunDir, row: dict[str, str]) -> str:
     size = max(float(row["peft_params"]), 1.0)
     rows = [r for r in rundir.completed_search(run) if not blockers(r)]
     if not rows:
-        return "; no trial of this run can be (search with --exportable peft)"
+        return "; no trial of this run can be"
     near = min(rows, key=lambda r: (abs(math.log(max(float(r["peft_params"]), 1.0) / size)), -float(r["score"])))
     kept = run.weights_path(near["trial"]).is_file()
     return (f"; the nearest trial peft can load is trial {near['trial']} (score {_f(near['score'])}, "
