@@ -149,8 +149,8 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
                 ax.scatter(f["peft_params"], f["score"], color=RUN_COLOURS[i], s=14)
                 t = pd.read_csv(run / "trials.csv")
                 # AdaLoRA's own runs, apart from the plain-LoRA retrains of their allocations
-                if "recipe" in t and t["recipe"].fillna("").astype(str).str.contains("adalora").any():
-                    ada = t[t["recipe"].fillna("").astype(str).str.contains("adalora") & (t["state"] == "complete")]
+                if "recipe" in t and t["recipe"].astype(str).str.contains("adalora").any():
+                    ada = t[t["recipe"].astype(str).str.contains("adalora") & (t["state"] == "complete")]
                     ax.scatter(ada["peft_params"], ada["score"], marker="^", s=50, facecolors="none",
                                edgecolors=RUN_COLOURS[i], label="AdaLoRA runs" if run.name.endswith("s0") else None)
         if len(bl):
