@@ -42,7 +42,7 @@ def test_the_allocation_fits_counts_exactly_and_equals_peft(worker):
         assert r.metrics["adalora_conversion_diff"] < 1e-4  # our LoRA computes what peft's AdaLoRA did
         ranks = [r for layer in cand.layers for r in layer.get("lora", {}).values()]
         assert max(ranks) <= 4 and len(ranks) < 2 * 6  # pruned from init_r on 12 matrices
-        assert set(r.state) >= {k for k in r.state if "autopeft_lora" in k} and any("classifier" in k for k in r.state)
+        assert any("autopeft_lora" in k for k in r.state) and any("classifier" in k for k in r.state)
     after = worker.model.base_model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # peft worked on a copy
 
