@@ -63,6 +63,7 @@ SEARCHES = (("mobo", []), ("adalora", ["--strategy", "adalora"]), ("peft", ["--e
 CLOCK_CONFIG = "tweets-0.5"
 CLOCK_STRATEGIES = ("random", "mobo", "auto", "autopeft-paper", "noah-paper", "adalora")
 CLOCK_LIMIT = "10m"
+VARIANTS = [label for label, _ in SEARCHES]  # --variants: the searches this runner starts
 
 
 @dataclass
@@ -196,11 +197,12 @@ def best_baselines(base: Path) -> list[str]:
 
 def queue(cfg: Config, base: Path) -> list[Step]:
     """The config's steps in order of priority (later steps may only exist once earlier ones are done)."""
-    steps = search_steps(cfg, base, "mobo", [])
+    steps = search_steps(cfg, base, "mobo", []) if "mobo" in VARIANTS else []
     steps += baseline_steps(cfg, base)
     for seed in SEARCH_SEEDS:  # seed by seed, so every variant has a first result early
         for label, extra in SEARCHES[1:]:
-            steps += search_steps(cfg, base, label, extra, seeds=(seed,))
+            if label in VARIANTS:
+                steps += search_steps(cfg, base, label, extra, seeds=(seed,))
     return steps
 
 
@@ -319,13 +321,19 @@ def _ledger(base: Path, step: Step, rc: int, wall: float) -> None:
 
 
 def _commit() -> str:
+    """The commit of the autopeft the steps import: a runner may run a frozen worktree of the package
+    (PYTHONPATH) while the checkout it writes into moves on."""
+    import autopeft
+
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True,
+                                       cwd=Path(autopeft.__file__).resolve().parent).strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
 
 def main() -> None:
+    global TRAIN_THREADS, VARIANTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
@@ -335,9 +343,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads of the retrainings (autopeft train)")
     ap.add_argument("--while-alive", type=int, default=None,
                     help="repeat passes while this pid runs (a second runner retraining beside a search runner)")
+    ap.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS,
+                    help="the searches to start (their retraining follows whichever searches finished)")
     args = ap.parse_args()
-    global TRAIN_THREADS
-    TRAIN_THREADS = args.threads
+    TRAIN_THREADS, VARIANTS = args.threads, args.variants
     plan = [(name, phase) for name in args.only for phase in ("searches", "retrain") if phase in args.phases]
     if CLOCK_CONFIG in args.only and "clock" in args.phases:
         plan.append((CLOCK_CONFIG, "clock"))
