@@ -137,7 +137,7 @@ def write_format(req: Request, ref, peft, info: ExportInfo, tensors: dict) -> li
                     "environment: experiments/adapters_export/check.py"]
         lines.append("adapters cannot express " + "; ".join(blockers) + ": writing the native format instead")
     write_native(req.out, info, tensors)
-    model, _ = load_pretrained(req.out)
+    model = load_pretrained(req.out)
     inputs = probe_inputs(ref)
     diff = max_difference(logits_of(ref, inputs), logits_of(model, inputs))
     if diff > TOLERANCE:

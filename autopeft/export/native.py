@@ -1,7 +1,11 @@
 """The native export: `autopeft_config.json` + `adapter.safetensors`, and `autopeft.load` to attach it.
 
 The config names the backbone (id, config hash, weights hash), the task and its labels, the
-candidate and the space it came from; the tokenizer is the backbone's and is named, not copied."""
+candidate and the space it came from; the tokenizer is the backbone's and is named, not copied.
+
+`load` returns the model, as peft's `PeftModel.from_pretrained` does, so `autopeft.load(m, d).eval()`
+reads as it would there; the attachment hangs off it as `model.autopeft` (an `AttachedPeft`:
+candidate, counts, `detach()`), which `detach()` removes again."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from autopeft.export.weights import check_version, read_safetensors
 CONFIG_FILE = "autopeft_config.json"
 WEIGHTS_FILE = "adapter.safetensors"
 CANDIDATE_FILE = "candidate.json"
+ATTACHMENT_ATTR = "autopeft"  # `load` puts the AttachedPeft on the model under this name
 FORMAT = "autopeft"
 FORMAT_VERSION = 1
 
@@ -91,12 +96,18 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 
 def load(model: Any, directory: str | Path):
-    """Attach a native export to a transformers task model, after checking it is the same backbone."""
+    """Attach a native export to a transformers task model, after checking it is the same backbone.
+
+    Returns `model` itself (for chaining, as with peft); its attachment is `model.autopeft`."""
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.restore import attach_tensors
     from autopeft.space.candidate import Candidate
 
     directory = Path(directory)
+    held = getattr(model, ATTACHMENT_ATTR, None)
+    if held is not None:
+        raise UserError(f"this model already holds an autopeft export; call model.{ATTACHMENT_ATTR}.detach() "
+                        f"before loading {directory}")
     config = read_config(directory)
     candidate = Candidate.from_json(config["candidate"])
     backbone = config.get("backbone") or {}
@@ -120,15 +131,17 @@ def load(model: Any, directory: str | Path):
             "(same architecture, another checkpoint); load that backbone's weights"
         )
     peft = attach_tensors(model, candidate, tensors, source=str(directory))
+    setattr(model, ATTACHMENT_ATTR, peft)  # a plain attribute: not a submodule, not in state_dict
+    peft.add_undo(lambda: delattr(model, ATTACHMENT_ATTR))
     labels = [task.get("id2label", {})[k] for k in sorted(task.get("id2label") or {}, key=int)]
     if labels and len(labels) == model.config.num_labels:
         model.config.id2label = dict(enumerate(labels))
         model.config.label2id = {name: i for i, name in enumerate(labels)}
-    return peft
+    return model
 
 
 def load_pretrained(directory: str | Path, model: str | None = None, dropout: float = 0.0):
-    """Build the exported backbone's task model and attach the export; returns (model, AttachedPeft)."""
+    """Build the exported backbone's task model and attach the export; returns the model (see `load`)."""
     from autopeft.backbones import load_task_model
 
     config = read_config(directory)
@@ -139,4 +152,4 @@ def load_pretrained(directory: str | Path, model: str | None = None, dropout: fl
     problem = task.get("problem_type") or "single_label_classification"
     task_model = load_task_model(backbone, int(task.get("num_labels") or 2), problem, dropout)
     task_model.eval()
-    return task_model, load(task_model, directory)
+    return load(task_model, directory)

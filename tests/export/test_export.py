@@ -74,16 +74,23 @@ def test_hybrid_exports_natively_and_loads(tmp_path, backbone):
     assert (tmp_path / "out" / "autopeft_config.json").is_file()
     assert not (tmp_path / "out" / "adapter_config.json").exists()
     model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
-    model.eval()
-    peft = autopeft.load(model, tmp_path / "out")
+    model.train()
+    assert autopeft.load(model, tmp_path / "out").eval() is model  # the model back, as peft's from_pretrained
+    assert not model.training
+    peft = model.autopeft
     assert peft.candidate.methods == ["bitfit", "ia3", "lora", "prefix", "serial_adapter"]
     assert model.config.id2label == dict(enumerate(LABELS))
     ours = restored(backbone, run, 0)
     inputs = probe_inputs(ours, seed=3)
     assert _close(logits_of(model, inputs), logits_of(ours, inputs))
+    with pytest.raises(UserError, match="already holds an autopeft export"):
+        autopeft.load(model, tmp_path / "out")
     # the untouched backbone gives other logits: the comparison above can fail
-    peft.detach()
+    model.autopeft.detach()
+    assert not hasattr(model, "autopeft")
     assert not _close(logits_of(model, inputs), logits_of(ours, inputs))
+    autopeft.load(model, tmp_path / "out")  # detached, it takes an export again
+    assert _close(logits_of(model, inputs), logits_of(ours, inputs))
 
 
 def test_merged_folds_lora_ia3_bitfit_and_keeps_the_rest(tmp_path, backbone):
