@@ -95,31 +95,37 @@ class _Bar:
 
 
 def _print_front(result: Any, console: Any) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    """The front as front.md tables it (methods, size, score), without each member's configuration:
+    a full summary per row wrapped the terminal's cells 20 lines high; front.csv and front.md hold it."""
+    from autopeft.report.run import load_run
+    from autopeft.report.tables import baselines_table, front_table
 
-    front = result.front
-    table = Table("trial", "score", "test", "PEFT params", "%", "head", "candidate",
-                  title=f"Pareto front ({len(front)} of {int((result.trials['kind'] == 'search').sum())} trials; "
-                        f"hypervolume {result.hypervolume:.4f})")
-    for r in front.itertuples():
-        table.add_row(str(r.trial), f"{r.score:.4f}", _test(r.test_score), f"{int(r.peft_params):,}",
-                      f"{r.peft_pct:.3f}",
-                      f"{int(r.head_params):,}" if r.head_params == r.head_params else "-", escape(r.summary))
-    base = result.trials[(result.trials["kind"] == "baseline") & (result.trials["state"] == "complete")]
-    console.print(table)
-    if len(base):
-        bt = Table("baseline", "score", "test", "PEFT params", "%", title="baselines (not in the front)")
-        for r in base.itertuples():
-            bt.add_row(escape(r.name), f"{r.score:.4f}", _test(r.test_score), f"{int(r.peft_params):,}",
-                       f"{r.peft_pct:.3f}")
-        console.print(bt)
+    run = load_run(result.run_dir)
+    searched = int((result.trials["kind"] == "search").sum())
+    title = f"Pareto front ({len(run.front)} of {searched} trials; hypervolume {result.hypervolume:.4f})"
+    console.print(_table(front_table(run), title) if len(run.front) else f"{title}: no completed trial yet")
+    if len(run.baselines):
+        console.print(_table(baselines_table(run), "baselines (not in the front)"))
+    console.print(f"configurations: {Path(result.run_dir) / 'front.csv'} "
+                  f"(`autopeft report {result.run_dir}` writes front.md and the plots)")
     console.print(f"stopped: {result.stopped}")
     console.print(f"run directory: {result.run_dir}")
 
 
-def _test(value: Any) -> str:
-    return f"{value:.4f}" if value is not None and value == value else "-"
+def _table(df: Any, title: str) -> Any:
+    """A rich table of a report table's columns, less `configuration`."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from autopeft.report.tables import NUMERIC_COLUMNS
+
+    df = df.drop(columns="configuration")
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(col, justify="right" if col in NUMERIC_COLUMNS else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*(escape(str(v)) for v in row))
+    return table
 
 
 def register(app: typer.Typer) -> None:

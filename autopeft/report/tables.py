@@ -10,6 +10,10 @@ from autopeft.report.io import atomic_write_bytes
 from autopeft.report.run import RunData
 from autopeft.report.style import fmt_pct
 
+# Right-aligned in front.md and in the front `autopeft search` prints.
+NUMERIC_COLUMNS = frozenset({"trial", "score", "test score", "PEFT params", "% of backbone", "head params",
+                             "wall (s)"})
+
 
 def _display(df: pd.DataFrame, first: list[tuple[str, str]]) -> pd.DataFrame:
     """Human columns in a fixed order; `test_score` only when the search recorded one."""
@@ -74,9 +78,8 @@ def to_markdown(df: pd.DataFrame) -> str:
     def cell(value: object) -> str:
         return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).replace("|", r"\|")
 
-    numeric = {"trial", "score", "test score", "PEFT params", "% of backbone", "head params", "wall (s)"}
     lines = ["| " + " | ".join(df.columns) + " |",
-             "|" + "|".join("---:" if c in numeric else "---" for c in df.columns) + "|"]
+             "|" + "|".join("---:" if c in NUMERIC_COLUMNS else "---" for c in df.columns) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
 
