@@ -1,8 +1,8 @@
 """Resolving `--model` to a backbone: its config (torch-free) and its task model (torch).
 
-`--model` is `minilm` (the embedded all-MiniLM-L6-v2), `vit-fmnist` (the ViT pretrained by
-experiments/vit_pretrain), a local directory holding a transformers checkpoint, or a hub id
-(loaded when the network is there, or from the local hub cache).
+`--model` is `minilm` (the embedded all-MiniLM-L6-v2), `vit-fmnist` (the small ViT pretrained by
+experiments/vit_pretrain, shipped inside the package), a local directory holding a transformers
+checkpoint, or a hub id (loaded when the network is there, or from the local hub cache).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ VIT_FMNIST = "vit-fmnist"
 DEFAULT_DROPOUT = 0.0
 # Model types built with AutoModelForImageClassification rather than ...ForSequenceClassification.
 VISION_MODEL_TYPES = frozenset({"vit", "deit", "beit", "dinov2", "swin", "convnext"})
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-VIT_FMNIST_DIR = _REPO_ROOT / "experiments" / "vit_pretrain" / "model"
+# package data (2 MB), so a wheel install has it too
+VIT_FMNIST_DIR = Path(__file__).resolve().parent / "embedded" / "vit_fmnist"
 
 
 def _looks_like_path(model: str) -> bool:
@@ -40,8 +40,8 @@ def resolve_model_path(model: str) -> str:
     if model == VIT_FMNIST:
         if not (VIT_FMNIST_DIR / "config.json").is_file():
             raise UserError(
-                f"the pretrained ViT is not in {VIT_FMNIST_DIR}; run experiments/vit_pretrain/pretrain.py "
-                "or pass --model DIR"
+                f"the pretrained ViT is not in {VIT_FMNIST_DIR}; reinstall autopeft, run "
+                "experiments/vit_pretrain/pretrain.py in a checkout, or pass --model DIR"
             )
         return str(VIT_FMNIST_DIR)
     path = Path(model).expanduser()

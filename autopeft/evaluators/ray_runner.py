@@ -5,10 +5,13 @@ fresh actor, then recorded as failed."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.request import url2pathname
 
 from autopeft.errors import UserError
 from autopeft.evaluators.result import FAILED, EvalResult
@@ -49,10 +52,10 @@ class RayRunner:
         cpus = cpus_per_worker or (max(1, (os.cpu_count() or 1) // workers) if local else 1)
         self.spec = dataclasses.replace(spec, threads=spec.threads or cpus)
         if not ray.is_initialized():
-            # the workers import autopeft from this checkout even when it is not pip-installed
-            package_root = str(Path(__file__).resolve().parents[2])
-            path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-            env = {"PYTHONPATH": path, "OMP_NUM_THREADS": str(self.spec.threads), "TOKENIZERS_PARALLELISM": "false"}
+            env = {"OMP_NUM_THREADS": str(self.spec.threads), "TOKENIZERS_PARALLELISM": "false"}
+            checkout = _uninstalled_checkout()
+            if checkout is not None:  # an installed autopeft is imported by the workers as it is
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)
             for key in ("AUTOPEFT_CACHE", "HF_HOME", "HF_HUB_OFFLINE"):
                 if key in os.environ:
                     env[key] = os.environ[key]
@@ -130,6 +133,28 @@ class RayRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _uninstalled_checkout() -> str | None:
+    """The folder holding the `autopeft` package that this process imported, when no installed
+    distribution provides it (a checkout on sys.path): the workers need it on their path. None when
+    autopeft is installed, from a wheel or editable: the workers run this interpreter and import it
+    the same way (a site-packages folder on PYTHONPATH would go ahead of the standard library)."""
+    package = Path(__file__).resolve().parents[1]
+    try:
+        dist = metadata.distribution("autopeft")
+    except metadata.PackageNotFoundError:
+        return str(package.parent)
+    if Path(str(dist.locate_file("autopeft"))).resolve() == package:  # a wheel's copy
+        return None
+    try:  # an editable install names its checkout
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        direct = {}
+    url = direct.get("url", "") if direct.get("dir_info", {}).get("editable") else ""
+    if url.startswith("file://") and Path(url2pathname(url[len("file://"):])).resolve() == package.parent:
+        return None
+    return str(package.parent)
 
 
 def _died(job: Job, exc: BaseException) -> EvalResult:

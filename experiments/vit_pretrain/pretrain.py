@@ -1,5 +1,6 @@
 """Pretrain a small ViT on Fashion-MNIST (minutes on 2 CPU cores) and save it as a transformers
-checkpoint in ./model (safetensors): the vision backbone `--model vit-fmnist` loads.
+checkpoint (safetensors) in autopeft/embedded/vit_fmnist, where the package ships it: the vision
+backbone `--model vit-fmnist` loads.
 
     .venv/bin/python experiments/vit_pretrain/pretrain.py --epochs 4
 
@@ -24,6 +25,8 @@ from transformers import ViTConfig, ViTForImageClassification
 from autopeft.evaluators.tasks.images import FASHION_LABELS, fashion_arrays
 
 HERE = Path(__file__).resolve().parent
+# the package data folder `--model vit-fmnist` loads (autopeft.backbones.VIT_FMNIST_DIR)
+OUT = HERE.parents[1] / "autopeft" / "embedded" / "vit_fmnist"
 MEAN, STD = 0.5, 0.5
 
 
@@ -68,7 +71,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=HERE / "model")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
