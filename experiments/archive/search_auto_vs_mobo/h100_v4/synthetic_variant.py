@@ -1,9 +1,10 @@
-"""One strategy variant on the synthetic objective (as ../synthetic.py, with torch's generator
-seeded per search): prints, per seed, the hypervolume after each of 10 trials.
+"""One strategy variant on the synthetic objective (as experiments/search_auto_vs_mobo/synthetic.py,
+with torch's generator seeded per search): prints, per seed, the hypervolume after each of 10 trials.
 
-    .venv/bin/python experiments/search_auto_vs_mobo/h100_v4/synthetic_variant.py auto:model=cokriging:verify=3 0,1,2
+    .venv/bin/python experiments/archive/search_auto_vs_mobo/h100_v4/synthetic_variant.py LABEL SEEDS
 
-The `model` and `verify` options exist only with auto_cokriging.patch applied (see ../README.md).
+e.g. LABEL `auto:model=cokriging:verify=3`, SEEDS `0,1,2`. The `model` and `verify` options exist
+only with auto_cokriging.patch applied (against commit 7d442f3).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "search_auto_vs_mobo"))  # run.py
 from run import variant  # noqa: E402
 
 from autopeft.search.api import search  # noqa: E402
