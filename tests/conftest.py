@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny backbones built from configs, saved as local checkpoint directories."""
+"""Shared fixtures: tiny backbones built from configs, saved as local checkpoint directories.
+
+Plain helpers (configs, task files, run directories) are in tests/helpers/, for test files to import."""
 
 from __future__ import annotations
 
@@ -7,21 +9,7 @@ from pathlib import Path
 
 import pytest
 
-
-def tiny_bert_config(**overrides):
-    from transformers import BertConfig
-
-    base = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64, vocab_size=100,
-                max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    return BertConfig(**(base | overrides))
-
-
-def tiny_llama_config(**overrides):
-    from transformers import LlamaConfig
-
-    base = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                intermediate_size=64, vocab_size=100, pad_token_id=0, max_position_embeddings=64)
-    return LlamaConfig(**(base | overrides))
+from tests.helpers.models import tiny_bert_config
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ LR = 3e-2  # a random tiny backbone needs larger rates than a pretrained one
 
 @pytest.fixture(scope="module")
 def worker(tiny_bert, tmp_path_factory):
-    from tests.evaluators.conftest import sentiment_rows, write_csv
+    from tests.helpers.data import sentiment_rows, write_csv
 
     path = write_csv(tmp_path_factory.mktemp("task") / "s.csv", ["text", "label"], sentiment_rows(400))
     return Worker(WorkerSpec(task_ref(str(path)), model=tiny_bert, max_length=32, threads=1, head_lr=LR))

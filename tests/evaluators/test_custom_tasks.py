@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from autopeft.evaluators.tasks import task_ref
+from tests.helpers.data import sentiment_rows, write_csv
 
 
 def test_one_text_column_classification(sentiment_csv):
@@ -14,18 +15,18 @@ def test_one_text_column_classification(sentiment_csv):
     assert sum(data.sizes().values()) == data.info["kept"]
 
 
-def test_two_text_columns_and_string_labels(tmp_path, helpers):
+def test_two_text_columns_and_string_labels(tmp_path):
     rows = [(f"premise {i}", f"hypothesis {i % 7}", ["yes", "no", "maybe"][i % 3]) for i in range(120)]
-    path = helpers.write_csv(tmp_path / "nli.csv", ["p", "h", "y"], rows)
+    path = write_csv(tmp_path / "nli.csv", ["p", "h", "y"], rows)
     data = task_ref(str(path), text_cols="p,h", label_col="y").load()
     assert data.spec.pair and data.spec.label_names == ("maybe", "no", "yes")
     row = data.splits["train"][0]
     assert set(row) == {"text", "text_pair", "label"}
 
 
-def test_float_labels_make_a_regression_task(tmp_path, helpers):
+def test_float_labels_make_a_regression_task(tmp_path):
     rows = [(f"a {i}", f"b {i}", i / 10 + 0.05) for i in range(100)]
-    path = helpers.write_csv(tmp_path / "sim.csv", ["s1", "s2", "score"], rows)
+    path = write_csv(tmp_path / "sim.csv", ["s1", "s2", "score"], rows)
     data = task_ref(str(path), text_cols="s1,s2", label_col="score").load()
     assert data.spec.problem_type == "regression" and data.spec.metric == "pearson_spearman"
     assert data.spec.num_labels == 1
@@ -40,10 +41,10 @@ def _cli(monkeypatch, capsys, *args):
     return exit_info.value.code, capsys.readouterr().err
 
 
-def _bad_files(tmp_path, helpers):
-    helpers.write_csv(tmp_path / "nolabel.csv", ["text", "target"], helpers.sentiment_rows(50))
+def _bad_files(tmp_path):
+    write_csv(tmp_path / "nolabel.csv", ["text", "target"], sentiment_rows(50))
     (tmp_path / "empty.csv").write_text("")
-    helpers.write_csv(tmp_path / "oneclass.csv", ["text", "label"], [(f"t {i}", 1) for i in range(50)])
+    write_csv(tmp_path / "oneclass.csv", ["text", "label"], [(f"t {i}", 1) for i in range(50)])
     (tmp_path / "binary.parquet").write_bytes(b"\x00\x01not parquet at all\xff" * 20)
     return {
         "nolabel.csv": "no column 'label'",
@@ -54,8 +55,8 @@ def _bad_files(tmp_path, helpers):
 
 
 @pytest.mark.parametrize("name", ["nolabel.csv", "empty.csv", "oneclass.csv", "binary.parquet"])
-def test_bad_task_files_give_one_line_and_exit_2(name, tmp_path, tiny_bert, monkeypatch, capsys, helpers):
-    expected = _bad_files(tmp_path, helpers)[name]
+def test_bad_task_files_give_one_line_and_exit_2(name, tmp_path, tiny_bert, monkeypatch, capsys):
+    expected = _bad_files(tmp_path)[name]
     code, err = _cli(monkeypatch, capsys, "train", "lora-r8", "--task", str(tmp_path / name), "--model", tiny_bert,
                      "--steps", "1", "--out", str(tmp_path / "out"))
     assert code == 2

@@ -5,7 +5,7 @@ import pytest
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.tasks import task_ref
 from autopeft.evaluators.worker import Job, Worker, WorkerSpec
-from tests.evaluators.conftest import write_image_folder
+from tests.helpers.data import write_image_folder
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def worker(tiny_bert, tmp_path_factory, sentiment_rows_600):
 
 @pytest.fixture(scope="module")
 def sentiment_rows_600(tmp_path_factory):
-    from tests.evaluators.conftest import sentiment_rows, write_csv
+    from tests.helpers.data import sentiment_rows, write_csv
 
     return write_csv(tmp_path_factory.mktemp("sn") / "s.csv", ["text", "label"], sentiment_rows(600))
 

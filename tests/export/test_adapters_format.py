@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import HYBRID, make_run, trained
-
 from autopeft.export.adapters_format import adapter_config, adapter_tensors, adapters_blockers
 from autopeft.export.exporter import Request, export
+from tests.helpers.runs import HYBRID, make_run, trained
 
 UNION = {"layers": [{"serial_adapter": {"ffn": 4}, "lora": {"q": 2, "v": 2}},
                     {"parallel_adapter": {"attn": 8}, "lora": {"q": 2, "v": 2}}]}

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import torch
-from conftest import HYBRID, LABELS, LORA, make_run
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
 import autopeft
 from autopeft.cli import main
 from autopeft.errors import UserError
 from autopeft.export.exporter import Request, export
+from tests.helpers.runs import HYBRID, LABELS, LORA, make_run
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
-from conftest import HYBRID, LABELS, LORA, make_run, restored
 from transformers import AutoModelForSequenceClassification
 
 import autopeft
 from autopeft.errors import UserError
 from autopeft.export.exporter import Request, export
 from autopeft.export.probe import logits_of, probe_inputs
+from tests.helpers.runs import HYBRID, LABELS, LORA, make_run, restored
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

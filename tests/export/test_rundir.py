@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import LABELS, LORA, trained
 
 from autopeft.errors import UserError
 from autopeft.export import rundir
 from autopeft.export.weights import load_trial_weights, save_trial_weights
+from tests.helpers.runs import LABELS, LORA, trained
 
 
 def _run(rows: list[tuple[int, float, int]]) -> rundir.RunDir:

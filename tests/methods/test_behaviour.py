@@ -10,7 +10,7 @@ from autopeft.methods.lora.module import merge
 from autopeft.methods.registry import METHODS
 from autopeft.space.candidate import Candidate
 from autopeft.space.loader import bind_space
-from tests.conftest import tiny_bert_config, tiny_llama_config
+from tests.helpers.models import tiny_bert_config, tiny_llama_config
 
 IDS = torch.tensor([[2, 5, 9, 14, 3, 7, 1], [2, 8, 11, 4, 6, 0, 0]])
 MASK = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]])

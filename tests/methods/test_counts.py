@@ -7,7 +7,7 @@ import torch
 
 from autopeft.methods.attach import apply
 from autopeft.space.loader import bind_space
-from tests.conftest import tiny_llama_config
+from tests.helpers.models import tiny_llama_config
 
 
 def _trainable_peft(peft) -> int:

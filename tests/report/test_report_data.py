@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_fake_run import BUDGET, brute_front, write_run
 
 from autopeft.report.build import build_report
 from autopeft.report.hypervolume import hypervolume_curve
@@ -16,6 +15,7 @@ from autopeft.report.layers import layers_data
 from autopeft.report.pareto import pareto_data, write_pareto_png
 from autopeft.report.pareto_math import hypervolume, pareto_front
 from autopeft.report.run import load_run
+from tests.helpers.fake_run import BUDGET, brute_front, write_run
 
 FILES = ("pareto.png", "hypervolume.png", "layers.png", "report.html", "front.md")
 

@@ -7,7 +7,7 @@ import pytest
 
 from autopeft.errors import UserError
 from autopeft.search.api import search
-from tests.search.test_supernet_strategies import _tiny_task
+from tests.helpers.models import tiny_task
 
 FIDELITY = "steps=30,eval=80,batch=16"
 OPTIONS = {"lr": 3e-2, "init_r": 4}
@@ -16,7 +16,7 @@ OPTIONS = {"lr": 3e-2, "init_r": 4}
 @pytest.fixture()
 def tiny(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
-    return _tiny_task(tmp_path)
+    return tiny_task(tmp_path)
 
 
 def test_adalora_front_pairs_and_exact_counts(tiny, tmp_path):

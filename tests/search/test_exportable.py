@@ -40,10 +40,10 @@ def test_the_front_of_a_real_exportable_search_loads_in_peft(tmp_path, monkeypat
     from transformers import AutoModelForSequenceClassification
 
     from autopeft.export.exporter import Request, export
-    from tests.search.test_supernet_strategies import _tiny_task
+    from tests.helpers.models import tiny_task
 
     monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
-    model, task = _tiny_task(tmp_path)
+    model, task = tiny_task(tmp_path)
     res = search(task, model=model, strategy="random", trials=2, budget="20%", exportable="peft",
                  fidelity="steps=3,eval=40,batch=8", out=tmp_path / "run")
     assert len(res.front)

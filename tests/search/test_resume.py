@@ -8,10 +8,10 @@ import sys
 import time
 
 import optuna
-import pandas as pd
 
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
+from tests.helpers.data import completed_trials
 
 SCRIPT = """
 import sys
@@ -20,16 +20,6 @@ from autopeft.search.evaluator import SyntheticEvaluator
 search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[3], trials=10, out=sys.argv[1], seed=3,
        evaluator=SyntheticEvaluator(delay_s=0.4), keep_weights="none")
 """
-
-
-def _completed(run_dir):
-    path = run_dir / "trials.csv"
-    if not path.exists():
-        return 0
-    try:
-        return int((pd.read_csv(path)["state"] == "complete").sum())
-    except (pd.errors.EmptyDataError, KeyError):
-        return 0
 
 
 def _running(run_dir):
@@ -46,7 +36,7 @@ def _kill_mid_search(run_dir, space, strategy):
     try:
         deadline = time.monotonic() + 180
         # after 3 completed trials, wait for the next one to be inside its 0.4 s of "training"
-        while _completed(run_dir) < 3 or not _running(run_dir):
+        while completed_trials(run_dir) < 3 or not _running(run_dir):
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.02)

@@ -13,7 +13,8 @@ import pytest
 
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from tests.search.test_resume import _completed
+from tests.helpers.data import completed_trials, write_image_folder
+from tests.helpers.models import save_tiny_vit, tiny_task
 
 SCRIPT = """
 import sys
@@ -114,7 +115,7 @@ def test_sigkill_then_resume_reuses_proxy_scores(tmp_path, small_space, strategy
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), small_space, strategy])
     try:
         deadline = time.monotonic() + 240
-        while _completed(run_dir) < 2:
+        while completed_trials(run_dir) < 2:
             assert proc.poll() is None and time.monotonic() < deadline, "the search ended before it was killed"
             time.sleep(0.05)
         time.sleep(0.2)  # inside the next trial's "training"
@@ -132,27 +133,10 @@ def test_sigkill_then_resume_reuses_proxy_scores(tmp_path, small_space, strategy
         assert len(proxies) == proxies_before
 
 
-def _tiny_task(tmp_path):
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from tests.evaluators.conftest import FILLER, NEGATIVE, POSITIVE, SPECIAL, sentiment_rows, write_csv
-
-    folder = tmp_path / "tiny-bert"
-    words = SPECIAL + POSITIVE + NEGATIVE + FILLER
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, initializer_range=0.2)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder), str(write_csv(tmp_path / "s.csv", ["text", "label"], sentiment_rows(300)))
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_real_supernet_on_a_tiny_model(tmp_path, monkeypatch, strategy):
     monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
-    model, task = _tiny_task(tmp_path)
+    model, task = tiny_task(tmp_path)
     space = tmp_path / "space.yaml"
     space.write_text("methods:\n  lora: {sizes: {q: [0, 2, 4], v: [0, 2, 4]}}\n"
                      "  serial_adapter: {tie: all, sizes: {ffn: [0, 4, 8]}}\n")
@@ -170,8 +154,6 @@ def test_real_supernet_on_a_tiny_model(tmp_path, monkeypatch, strategy):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_real_supernet_on_a_tiny_vit(tmp_path, monkeypatch, strategy):
     """The vision side: a ViT, an image folder, prompt tokens (VPT) among the elastic methods."""
-    from tests.evaluators.conftest import save_tiny_vit, write_image_folder
-
     monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
     model = save_tiny_vit(tmp_path / "tiny-vit")
     task = write_image_folder(tmp_path / "shapes", per_class=40)

@@ -46,7 +46,7 @@ def test_sampling_respects_the_budget(minilm_config):
 
 
 def test_full_on_llama_drops_what_does_not_apply():
-    from tests.conftest import tiny_llama_config
+    from tests.helpers.models import tiny_llama_config
 
     bound = bind_space("full", tiny_llama_config().to_dict())
     dropped = " ".join(bound.dropped)
