@@ -12,10 +12,9 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "export"))
-from conftest import make_run  # noqa: E402  (the run-directory builder the tests use)
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for tests.helpers
 from autopeft.export.exporter import Request, export  # noqa: E402
+from tests.helpers.runs import make_run  # noqa: E402  (the run-directory builder the tests use)
 
 CANDIDATES = [
     {"layers": [{"serial_adapter": {"attn": 8, "ffn": 4}}, {"serial_adapter": {"ffn": 8}}]},
