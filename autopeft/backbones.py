@@ -16,9 +16,9 @@ from autopeft.evaluators.hub import hub_reachable
 
 MINILM = "minilm"
 VIT_FMNIST = "vit-fmnist"
-# Backbone dropout used when training a PEFT candidate. 0 is both faster on the CPU (dropout in the
-# frozen backbone costs ~40% of a step) and no less accurate at our step counts:
-# experiments/train_speed/README.md has the measurement.
+# Backbone dropout used when training a PEFT candidate. 0 is faster on the CPU (dropout in the
+# frozen backbone is drawn and applied on every activation): experiments/train_speed/README.md has
+# the measurement; its effect on accuracy was not measured there.
 DEFAULT_DROPOUT = 0.0
 # Model types built with AutoModelForImageClassification rather than ...ForSequenceClassification.
 VISION_MODEL_TYPES = frozenset({"vit", "deit", "beit", "dinov2", "swin", "convnext"})

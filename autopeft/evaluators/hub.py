@@ -1,6 +1,6 @@
 """Whether the Hugging Face hub can be reached, asked once and quickly.
 
-Without this check, `datasets` and `huggingface_hub` retry for ~25 s with log lines before failing;
+Without this check, `datasets` and `huggingface_hub` retry for a long while with log lines before failing;
 a user without a network deserves one line at once.
 """
 

@@ -54,13 +54,13 @@ class SupernetPlan:
     checkpoint_every: int = 50
     eval: int = 500  # dev examples a proxy score uses
     head_lr: float = HEAD_LR
-    # proxy scores run under bfloat16 autocast where the device has fast bf16 (2.5x faster on
-    # the 2-core CPU, the dev loss equal to 4-5 digits: experiments/supernet/eval_speed.csv);
-    # a screening signal, never a reported score
+    # proxy scores run under bfloat16 autocast where the device has fast bf16 (faster on the 2-core
+    # CPU, the dev loss unchanged: experiments/supernet/README.md, "Cost"); a screening signal,
+    # never a reported score
     proxy_dtype: str = "bfloat16"
     # and so does the supernet's training (forward under autocast, fp32 weights and AdamW
-    # moments): 1.65x faster per step on the 2-core CPU (experiments/supernet/train_speed.csv),
-    # the proxies unchanged to the third decimal (experiments/supernet/cpu_train_dtype)
+    # moments): faster per step on the 2-core CPU with the same proxies (experiments/supernet/
+    # README.md, "Training the supernet under bf16 autocast")
     train_dtype: str = "bfloat16"
 
 
@@ -185,7 +185,7 @@ class SupernetTrainer:
         # the groups' base rates: after training, the supernet's schedule has decayed them to 0.
         # Warmed up over the first quarter, then decayed: fresh AdamW moments make the first steps
         # full-size, and 20 such steps at the base rate once wrecked a converged supernet's ranking
-        # (experiments/supernet: rho 0.07)
+        # (experiments/supernet/README.md, "Rank correlation")
         opt = torch.optim.AdamW([{"params": g["params"], "lr": base}
                                  for g, base in zip(self.optimizer.param_groups, self.schedule.base_lrs, strict=True)])
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(steps, max(1, steps // 4)))

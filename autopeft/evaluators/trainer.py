@@ -28,8 +28,8 @@ from autopeft.evaluators.tasks.splits import SPLIT_SEED, stratified_indices
 HEAD_LR = 1e-3  # the task head's rate (HF peft's LoRA reference on tweets used 1e-3 for all)
 MAX_GRAD_NORM = 1.0
 # Examples per evaluation batch. Batches are sorted by length, but a large one still pads its
-# shorter members: on the 2-core CPU, 32 scored 2,000 tweets in 9.7 s against 13.4 s at 128
-# (experiments/supernet/eval_speed.csv); a GPU wants wide batches.
+# shorter members: on the 2-core CPU 32 scores faster than 128 (experiments/supernet/README.md,
+# "Cost"); a GPU wants wide batches.
 EVAL_BATCH = {"cpu": 32, "cuda": 128}
 LOSS_WINDOW = 20  # steps averaged into the reported train loss
 Progress = Callable[[int, int, float], None]  # (step, total steps, loss), called after each step

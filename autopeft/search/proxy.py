@@ -29,8 +29,8 @@ class ProxyPlan:
 
 
 # Per fidelity: the supernet trains longer, and a proxy reads more dev examples, when each
-# standalone trial is longer. A proxy on 200 examples costs ~1/90 of a `quick` trial on the 2-core
-# CPU (bf16); 500 examples rank better but cost ~1/35 there (experiments/supernet).
+# standalone trial is longer. A proxy on 200 examples is a small fraction of a `quick` trial on the
+# 2-core CPU (bf16); 500 examples rank better but cost more (experiments/supernet/README.md, "Cost").
 PLANS = {"smoke": ProxyPlan(steps=20, eval=200), "quick": ProxyPlan(steps=200, eval=200),
          "standard": ProxyPlan(steps=400, eval=500), "paper": ProxyPlan(steps=1500, eval=1000)}
 
@@ -40,8 +40,8 @@ def proxy_value(score: float | None, metrics: dict[str, Any] | None, rank_by: st
     (`rank_by="loss"`) or the task metric (`"score"`; also the fallback when there is no loss).
 
     On a few hundred dev examples the loss ranks candidates like standalone training does far
-    better than accuracy (experiments/supernet: Spearman 0.65 against 0.29 at 1,000 examples after
-    300 sandwich steps): accuracy after a short shared training is coarse and nearly flat."""
+    better than accuracy (experiments/supernet/README.md, "Rank correlation"): accuracy after a
+    short shared training is coarse and nearly flat."""
     if rank_by == "loss":
         loss = (metrics or {}).get("loss")
         if loss is not None and math.isfinite(loss):

@@ -48,9 +48,9 @@ def distributions(space: BoundSpace) -> dict[str, CategoricalDistribution]:
 def make_storage(url: str) -> optuna.storages.BaseStorage:
     """The storage at `url`; SQLite in WAL mode without a sync per commit.
 
-    Optuna commits every parameter and attribute separately; with SQLite's default full sync that
-    is ~15 ms each on a busy disk (seconds per trial). WAL with synchronous=NORMAL still survives a
-    killed process (only a power cut can lose the last commits).
+    Optuna commits every parameter and attribute separately; with SQLite's default full sync each
+    commit waits for the disk, which adds up to seconds per trial on a busy disk. WAL with
+    synchronous=NORMAL still survives a killed process (only a power cut can lose the last commits).
     """
     storage = optuna.storages.RDBStorage(url)
     if url.startswith("sqlite"):

@@ -11,9 +11,9 @@ smallest first (`start="stratified"`), or the hand-designed baselines that fit a
 can express first, then max-min (`start="baselines"`: the search starts from what a user would
 have picked, so its front holds them at the search's fidelity). Max-min alone takes the densest, hence largest,
 candidates, so the front stays flat through the start; the stratified start has a far better
-front after 3-5 trials, but after 10 it ended behind on this CPU (3 of 3 seeds) and level on an
-H100 (experiments/search_auto_vs_mobo: cpu_start, h100_start): the large, many-layer first
-trials teach the GP what its acquisitions then exploit at small sizes.
+front after its first few trials, but after 10 it ended behind on the 2-core CPU and level on an
+H100 (experiments/search_auto_vs_mobo/README.md: cpu_start, h100_start): the large, many-layer
+first trials teach the GP what its acquisitions then exploit at small sizes.
 """
 
 from __future__ import annotations
