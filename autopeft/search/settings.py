@@ -15,7 +15,7 @@ from autopeft.search.weights import KEEP
 from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
-DEFAULT_TRIALS = 10  # the default search takes about ten minutes on 2 cores (experiments/default_search/README.md)
+DEFAULT_TRIALS = 10  # DESIGN: the default search in about ten minutes on 2 cores (timed: experiments/default_search)
 DEFAULT_SPACE = "full"
 # `--exportable peft`: what peft can load is LoRA with per-layer, per-projection ranks (the `lora`
 # preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
