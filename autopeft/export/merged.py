@@ -11,15 +11,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-FOLDABLE = ("lora", "ia3", "bitfit")
+from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 
 
 def split_candidate(candidate) -> tuple[list[str], object | None]:
-    """(methods folded, the candidate of what remains or None)."""
+    """(methods folded, in attach order, and the candidate of what remains or None); each method's
+    spec says whether it folds (`MethodSpec.folds`)."""
     from autopeft.space.candidate import Candidate
 
-    gated = bool(candidate.globals.get("lora", {}).get("gate"))
-    folded = [m for m in candidate.methods if m in FOLDABLE and not (m == "lora" and gated)]
+    folded = [m for m in ATTACH_ORDER if m in candidate.methods and METHODS[m].folds(candidate.globals.get(m, {}))]
     layers = [{m: o for m, o in layer.items() if m not in folded} for layer in candidate.layers]
     if not any(layers):
         return folded, None
@@ -30,21 +30,13 @@ def split_candidate(candidate) -> tuple[list[str], object | None]:
 def merged_state(ref: nn.Module, folded: list[str]) -> dict[str, torch.Tensor]:
     """The task model's full state with the folded methods merged into the weights.
 
-    Our hooks run LoRA before (IA)3, and the FFN (IA)3 scales the input that LoRA also sees, so a
-    linear with both becomes l * (W + dW) (rows for k/v, columns for the FFN output); trained
-    BitFit biases are already in the state."""
+    Each method folds itself (`module.fold_into_state`), in attach order, which is the order its
+    hooks run: LoRA before (IA)3, so a linear with both becomes l * (W + dW)."""
     state = {k: v.detach().clone() for k, v in ref.state_dict().items() if "autopeft_" not in k}
+    folders = [method_module(m).fold_into_state for m in folded]
     for name, module in ref.named_modules():
-        weight = f"{name}.weight"
-        if "lora" in folded and hasattr(module, "autopeft_lora"):
-            state[weight] += module.autopeft_lora.delta_weight().to(state[weight].dtype)
-        if "ia3" in folded and hasattr(module, "autopeft_ia3"):
-            scale = module.autopeft_ia3.l
-            state[weight] *= scale[:, None]
-            if module.bias is not None:
-                state[f"{name}.bias"] *= scale
-        if "ia3" in folded and hasattr(module, "autopeft_ia3_ffn"):
-            state[weight] *= module.autopeft_ia3_ffn.l[None, :]
+        for fold in folders:
+            fold(state, name, module)
     return state
 
 

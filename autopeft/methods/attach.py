@@ -15,12 +15,10 @@ from torch import nn
 
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import Anatomy, BackboneDims, dims_from_config, resolve
-from autopeft.methods.registry import METHODS, method_module
+from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 from autopeft.space.candidate import Candidate
 from autopeft.space.count import check_fits
 
-# The order methods attach in, which is also the order their hooks run on a shared module.
-ATTACH_ORDER = ("bitfit", "lora", "ia3", "serial_adapter", "parallel_adapter", "prefix", "prompt")
 ATTR_PREFIX = "autopeft_"
 
 

@@ -16,9 +16,42 @@ class Elastic:
     rows/columns of the full weights (NOAH's weight entanglement)."""
 
     active: int | None = None
+    SLICED_ROWS: tuple[str, ...] = ()  # parameters whose leading rows a smaller size keeps
+    SLICED_COLUMNS: tuple[str, ...] = ()  # parameters whose leading columns it keeps
 
     def is_off(self) -> bool:
         return self.active == 0
+
+    def full_size(self) -> int | None:
+        """The size it was built with (None: on/off only)."""
+        return None
+
+    def sliced(self) -> dict[str, torch.Tensor]:
+        """Its tensors cut to the active size, keyed as the plain module of that size names them."""
+        k = self.active
+        out = {}
+        for name, t in self.named_parameters():  # type: ignore[attr-defined]
+            if k is not None and name in self.SLICED_ROWS:
+                t = t[:k]
+            elif k is not None and name in self.SLICED_COLUMNS:
+                t = t[:, :k]
+            out[name] = t
+        return out
+
+    def exported_tensors(self, prefix: str, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Its active tensors named as `apply(model, candidate)` names them (`prefix`: its own name)."""
+        return {f"{prefix}.{name}": t for name, t in self.sliced().items()}
+
+
+class ElasticBottleneck(Elastic):
+    """An adapter around a `Bottleneck` (serial or parallel): its width slices."""
+
+    SLICED_ROWS = ("bottleneck.down.weight", "bottleneck.down.bias")
+    SLICED_COLUMNS = ("bottleneck.up.weight",)
+    bottleneck: Bottleneck
+
+    def full_size(self) -> int | None:
+        return self.bottleneck.down.out_features
 
 
 class Bottleneck(nn.Module):
@@ -55,3 +88,8 @@ class Gate(nn.Module):
 def first_arg(args: tuple, kwargs: dict, name: str) -> torch.Tensor:
     """A module's first input, whether passed by position or by keyword."""
     return args[0] if args else kwargs[name]
+
+
+def modules_with(model: nn.Module, attr: str) -> dict[str, nn.Module]:
+    """The named modules of `model` that carry `attr` (e.g. `autopeft_lora`)."""
+    return {name: m for name, m in model.named_modules() if hasattr(m, attr)}

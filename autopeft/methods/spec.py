@@ -1,6 +1,11 @@
 """The torch-free description of a PEFT method: its per-layer slots, global options, parameter
-formula and which model kinds it supports. `space/` reads these; the torch modules live beside
-each spec in `module.py`."""
+formula and which model kinds it supports, and what the rest of the package asks of it (attach
+order, supernet slicing, exports, report names). `space/` reads these; the torch side lives beside
+each spec: `module.py` (attach, elastic modules, folding) and `export.py` (peft / AdapterHub).
+
+Exports are allow-lists: a method exports to peft only when it names a `peft_type`, to AdapterHub
+only when `adapters` is set, and folds into a merged model only when `folds` says so; a new
+method is therefore never written in a format nobody checked."""
 
 from __future__ import annotations
 
@@ -31,6 +36,13 @@ class MethodSpec:
     lr_source: ClassVar[str] = "literature"
     identity_at_init: ClassVar[bool] = True
     Globals: ClassVar[type[MethodGlobals]] = MethodGlobals
+    # the order methods attach in, which is also the order their hooks run on a shared module
+    attach_rank: ClassVar[int]
+    label: ClassVar[str]  # its name in reports and legends
+    abbreviation: ClassVar[str | None] = None  # in legends of mixes of three or more methods
+    colour: ClassVar[str]  # its fixed colour in plots (Okabe-Ito, colour-blind friendly)
+    peft_type: ClassVar[str | None] = None  # the peft tuner it exports as (`export.py`: peft_*)
+    adapters: ClassVar[bool] = False  # exports to AdapterHub (`export.py`: adapters_*)
 
     def slot_available(self, slot: str, dims: BackboneDims) -> bool:
         """Whether `slot` exists on this backbone (e.g. BitFit needs a bias there)."""
@@ -55,3 +67,19 @@ class MethodSpec:
     def globals_from(self, data: dict[str, Any] | None) -> MethodGlobals:
         """Validated globals with defaults filled in."""
         return self.Globals(**(data or {}))
+
+    def elastic_size(self, size: int, glob: dict[str, Any]) -> int | None:
+        """The size a supernet slices this slot's module to (None: on/off only, no slicing)."""
+        return None if self.flag else size
+
+    def folds(self, glob: dict[str, Any]) -> bool:
+        """Whether a merged export folds it into the backbone's weights (`module.fold`)."""
+        return False
+
+    def peft_blockers(self, candidate: Any) -> list[str]:
+        """Why peft cannot hold this method's part of `candidate` (empty when it can)."""
+        return [] if self.peft_type else [f"{self.title} (no peft export)"]
+
+    def adapters_blockers(self, candidate: Any, dims: BackboneDims) -> list[str]:
+        """Why AdapterHub's `adapters` cannot hold this method's part of `candidate`."""
+        return [] if self.adapters else [f"{self.title} (no AdapterHub export)"]

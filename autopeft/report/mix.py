@@ -10,31 +10,15 @@ from typing import Any
 from autopeft.methods.registry import METHODS
 from autopeft.space.candidate import Candidate
 
-# Fixed colours for single-method candidates, so a method keeps its colour across runs and
-# across the refreshes of a running search (colour-blind-friendly Okabe-Ito order).
-METHOD_COLOURS = {
-    "lora": "#0072B2",
-    "serial_adapter": "#E69F00",
-    "parallel_adapter": "#009E73",
-    "prefix": "#D55E00",
-    "bitfit": "#CC79A7",
-    "prompt": "#56B4E9",
-    "ia3": "#8C6D31",
-}
+# Fixed colours for single-method candidates (each spec's `colour`), so a method keeps its
+# colour across runs and across the refreshes of a running search.
+METHOD_COLOURS = {name: spec.colour for name, spec in METHODS.items()}
 # Mixes of several methods take these in order of how often they occur.
 # (six at most: a longer legend is read less than a grey "other mixes").
 MIX_COLOURS = ["#6A3D9A", "#B15928", "#E7298A", "#666600", "#17BECF", "#393B79"]
 OTHER_COLOUR = "#9E9E9E"
 OTHER_LABEL = "other mixes"
-SHORT_NAMES = {
-    "lora": "LoRA",
-    "serial_adapter": "serial adapter",
-    "parallel_adapter": "parallel adapter",
-    "prefix": "prefix",
-    "bitfit": "BitFit",
-    "prompt": "prompt",
-    "ia3": "(IA)³",
-}
+SHORT_NAMES = {name: spec.label for name, spec in METHODS.items()}
 
 
 def raw_layers(candidate: Any) -> list[dict[str, dict[str, int]]]:
@@ -55,7 +39,7 @@ def methods_of(candidate: Any) -> tuple[str, ...]:
 
 
 # Abbreviations for mixes of three or more methods, so legend entries stay one short line.
-ABBREVIATIONS = {"serial_adapter": "SA", "parallel_adapter": "PA"}
+ABBREVIATIONS = {name: spec.abbreviation for name, spec in METHODS.items() if spec.abbreviation}
 
 
 def mix_label(methods: Iterable[str]) -> str:

@@ -42,6 +42,25 @@ def attach(ctx, options: dict[str, int], glob: MethodGlobals) -> None:
             ctx.peft.add_hook(linear.register_forward_pre_hook(_scale_input))
 
 
+def fold_into_state(state: dict[str, torch.Tensor], name: str, module: nn.Module) -> None:
+    """Merged export: l * W (rows for k/v, with the bias; columns for the FFN output)."""
+    weight = f"{name}.weight"
+    if hasattr(module, "autopeft_ia3"):
+        scale = module.autopeft_ia3.l
+        state[weight] *= scale[:, None]
+        if module.bias is not None:
+            state[f"{name}.bias"] *= scale
+    if hasattr(module, "autopeft_ia3_ffn"):
+        state[weight] *= module.autopeft_ia3_ffn.l[None, :]
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable module of one slot (on/off only)."""
+    if slot in ("k", "v"):
+        return [ctx.projection(slot).autopeft_ia3]
+    return [ctx.projection("ffn_out").autopeft_ia3_ffn]
+
+
 def merge(linear: nn.Linear) -> None:
     """Fold a linear's (IA)^3 vector into its weight (rows for k/v, columns for the FFN)."""
     with torch.no_grad():

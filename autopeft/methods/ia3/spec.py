@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from autopeft.methods.anatomy.dims import BackboneDims
 from autopeft.methods.spec import MethodGlobals, MethodSpec
 
@@ -13,6 +15,16 @@ class IA3Spec(MethodSpec):
     flag = True
     default_lr = 3e-2
     lr_source = "measured: experiments/train_speed/lr_sweep_gpu.csv (tweets, 3 seeds, best at 300 steps)"
+    attach_rank = 30  # after LoRA: a linear with both computes l * (W + dW) x
+    label = "(IA)³"
+    colour = "#8C6D31"
+    peft_type = "IA3"
+
+    def folds(self, glob: dict[str, Any]) -> bool:
+        return True
+
+    def adapters_blockers(self, candidate: Any, dims: BackboneDims) -> list[str]:
+        return ["(IA)3 (not mapped: adapters' IA3 scales the FFN before its activation)"]
 
     def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: MethodGlobals) -> int:
         sizes = {"k": dims.kv_dim, "v": dims.kv_dim, "ffn": dims.ffn}

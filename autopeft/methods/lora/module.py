@@ -15,6 +15,9 @@ from autopeft.methods.lora.spec import LoRAGlobals
 class LoRA(Elastic, nn.Module):
     """The low-rank update of one linear: A (kaiming-uniform, as peft) and B (zeros)."""
 
+    SLICED_ROWS = ("A.weight",)
+    SLICED_COLUMNS = ("B.weight",)
+
     def __init__(self, d_in: int, d_out: int, rank: int, scaling: float, dropout: float, gate: bool):
         super().__init__()
         self.rank, self.scaling = rank, scaling
@@ -33,6 +36,9 @@ class LoRA(Elastic, nn.Module):
         else:  # a sub-rank uses the leading rows of A and columns of B; alpha/r stays constant
             delta = F.linear(F.linear(self.dropout(x), self.A.weight[:r]), self.B.weight[:, :r]) * self.scaling
         return delta * self.gate(x) if self.gate is not None else delta
+
+    def full_size(self) -> int | None:
+        return self.rank
 
     def delta_weight(self) -> torch.Tensor:
         """The dense update (alpha/r) B A, shaped like the base weight."""
@@ -64,6 +70,18 @@ def _hook(linear: nn.Linear, inputs: tuple, output: torch.Tensor) -> torch.Tenso
     if lora.merged or lora.is_off():
         return output
     return output + lora(inputs[0]).to(output.dtype)
+
+
+def fold_into_state(state: dict[str, torch.Tensor], name: str, module: nn.Module) -> None:
+    """Merged export: W + (alpha/r) B A in a full state dict (`name`: the linear's name)."""
+    if hasattr(module, "autopeft_lora"):
+        weight = f"{name}.weight"
+        state[weight] += module.autopeft_lora.delta_weight().to(state[weight].dtype)
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable modules of one slot: the LoRA on each of its linears."""
+    return [linear.autopeft_lora for linear in ctx.projections(slot)]
 
 
 def attach(ctx, options: dict[str, int], glob: LoRAGlobals) -> None:

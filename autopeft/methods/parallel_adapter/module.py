@@ -8,13 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck, Elastic
+from autopeft.methods.common import Bottleneck, ElasticBottleneck
 from autopeft.methods.parallel_adapter.spec import ParallelAdapterGlobals
 
 _ENDS = {"attn": ("q", "o"), "ffn": ("ffn_in", "ffn_out")}
 
 
-class ParallelAdapter(Elastic, nn.Module):
+class ParallelAdapter(ElasticBottleneck, nn.Module):
     def __init__(self, hidden: int, width: int, glob: ParallelAdapterGlobals):
         super().__init__()
         self.bottleneck = Bottleneck(hidden, width, glob.activation)
@@ -23,6 +23,11 @@ class ParallelAdapter(Elastic, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * self.bottleneck(x, self.active)
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable module of one slot (it hangs off the block's output projection)."""
+    return [ctx.projection(_ENDS[slot][1]).autopeft_parallel_adapter]
 
 
 def attach(ctx, options: dict[str, int], glob: ParallelAdapterGlobals) -> None:

@@ -17,6 +17,8 @@ from autopeft.methods.prefix.spec import PrefixGlobals
 class Prefix(Elastic, nn.Module):
     """P_k and P_v of one layer, shaped (length, kv_heads, head_dim) each."""
 
+    SLICED_ROWS = ("kv", "embedding")
+
     def __init__(self, length: int, hidden: int, kv_heads: int, head_dim: int, glob: PrefixGlobals):
         super().__init__()
         self.length, self.kv_heads, self.head_dim = length, kv_heads, head_dim
@@ -30,6 +32,9 @@ class Prefix(Elastic, nn.Module):
         else:
             self.kv = nn.Parameter(torch.randn(length, 2 * kv_dim) * 0.02)
         self.gate = Gate(hidden) if glob.gate else None
+
+    def full_size(self) -> int | None:
+        return self.length
 
     def _kv(self, length: int) -> torch.Tensor:
         if self.kv is not None:
@@ -88,6 +93,11 @@ def use_autopeft_attention(model, peft) -> None:
 
     model._autopeft_attention_users += 1
     peft.add_undo(restore)
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable module: the layer's prefix (its length slices)."""
+    return [ctx.attention().autopeft_prefix]
 
 
 def attach(ctx, options: dict[str, int], glob: PrefixGlobals) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from autopeft.methods.anatomy.dims import BackboneDims
@@ -25,6 +27,26 @@ class PrefixSpec(MethodSpec):
     lr_source = "measured: experiments/train_speed/lr_sweep_gpu.csv (tweets, 3 seeds, best at 300 steps)"
     identity_at_init = False
     Globals = PrefixGlobals
+    attach_rank = 60
+    label = "prefix"
+    colour = "#D55E00"
+
+    def peft_blockers(self, candidate: Any) -> list[str]:
+        reasons = []
+        lengths = [layer.get("prefix", {}).get("length", 0) for layer in candidate.layers]
+        if len(set(lengths)) > 1:
+            reasons.append(f"per-layer prefix lengths {lengths} (peft has one num_virtual_tokens for all layers)")
+        if candidate.globals.get("prefix", {}).get("gate"):
+            reasons.append("the prefix gate (UniPELT's learned gate has no peft equivalent)")
+        # checked with peft 0.21.2 on BERT: the text's logits match ours only with position ids shifted
+        reasons.append(
+            "prefix tuning (peft passes the prefix as past_key_values, so BERT-style embeddings shift the "
+            "text's position ids by the prefix length and peft drops explicit position_ids; ours keeps them)"
+        )
+        return reasons
+
+    def adapters_blockers(self, candidate: Any, dims: BackboneDims) -> list[str]:
+        return ["prefix tuning (adapters cannot save it with safetensors: shared tensors)"]
 
     def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: PrefixGlobals) -> int:
         length = options.get("length", 0)

@@ -15,9 +15,14 @@ from autopeft.methods.prompt.spec import PromptGlobals
 class PromptTokens(Elastic, nn.Module):
     """`length` learned vectors fed in at one layer's input."""
 
+    SLICED_ROWS = ("tokens",)
+
     def __init__(self, length: int, hidden: int):
         super().__init__()
         self.tokens = nn.Parameter(torch.randn(length, hidden) * 0.02)
+
+    def full_size(self) -> int | None:
+        return self.tokens.shape[0]
 
 
 class _State:
@@ -42,6 +47,11 @@ def prepare(model, layers, anatomy, glob: PromptGlobals, peft, candidate) -> Non
         peft.add_undo(lambda a=attention: delattr(a, "_autopeft_prompt_at"))
     model._autopeft_prompt_state = (state, at)
     peft.add_undo(lambda: delattr(model, "_autopeft_prompt_state"))
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable module: the layer's tokens (the length global slices them)."""
+    return [ctx.layer.autopeft_prompt]
 
 
 def attach(ctx, options: dict[str, int], glob: PromptGlobals) -> None:

@@ -5,7 +5,7 @@ outputs); layer 0 alone is shallow prompting, every layer is VPT-deep."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,19 @@ class PromptSpec(MethodSpec):
     lr_source = "measured: experiments/train_speed/lr_sweep_gpu.csv (tweets, 3 seeds, best at 300 steps)"
     identity_at_init = False
     Globals = PromptGlobals
+    attach_rank = 70
+    label = "prompt"
+    colour = "#56B4E9"
+
+    def elastic_size(self, size: int, glob: dict[str, Any]) -> int | None:
+        return self.globals_from(glob).length  # the slot is on/off; the length (a global) slices
+
+    def peft_blockers(self, candidate: Any) -> list[str]:
+        return ["prompt tokens (peft prepends them to the input embeddings, where they get position embeddings "
+                "and shift the text's positions; ours enter after the embedding layer)"]
+
+    def adapters_blockers(self, candidate: Any, dims: BackboneDims) -> list[str]:
+        return ["prompt tokens (adapters' prompt tuning enters before the embeddings' LayerNorm)"]
 
     def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: PromptGlobals) -> int:
         return glob.length * dims.hidden if options.get("insert") else 0

@@ -6,13 +6,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck, Elastic, Gate
+from autopeft.methods.common import Bottleneck, ElasticBottleneck, Gate
 from autopeft.methods.serial_adapter.spec import SerialAdapterGlobals
 
 _OUTPUT = {"attn": "o", "ffn": "ffn_out"}
 
 
-class SerialAdapter(Elastic, nn.Module):
+class SerialAdapter(ElasticBottleneck, nn.Module):
     def __init__(self, hidden: int, width: int, glob: SerialAdapterGlobals):
         super().__init__()
         self.bottleneck = Bottleneck(hidden, width, glob.activation)
@@ -32,6 +32,11 @@ def _hook(attr: str):
         return output if adapter.is_off() else adapter(output)
 
     return hook
+
+
+def elastic_modules(ctx, slot: str) -> list[nn.Module]:
+    """The supernet's switchable module of one slot."""
+    return [ctx.projection(_OUTPUT[slot]).autopeft_serial_adapter]
 
 
 def attach(ctx, options: dict[str, int], glob: SerialAdapterGlobals) -> None:

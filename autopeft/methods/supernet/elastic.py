@@ -11,7 +11,7 @@ from torch import nn
 
 from autopeft.errors import UserError
 from autopeft.methods.attach import AttachedPeft, LayerContext, apply, layers_of
-from autopeft.methods.supernet.bias_delta import BiasDelta, attach_bias_delta
+from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
@@ -31,7 +31,12 @@ class _Slot:
 
 
 class Supernet:
-    """The largest candidate of `space` on `model`; `activate(c)` makes the model compute `c`."""
+    """The largest candidate of `space` on `model`; `activate(c)` makes the model compute `c`.
+
+    Each method says how: its module's `elastic_modules(ctx, slot)` finds the switchable modules
+    `attach` built, or `attach_elastic(ctx, slot)` builds them instead (BitFit: a delta per bias,
+    since a bias trained in place cannot be switched off); its spec's `elastic_size` gives the size
+    a slot slices to, and each module's `sliced()` cuts its tensors to that size."""
 
     def __init__(self, model: nn.Module, space: BoundSpace):
         varying = [g.name for g in space.genes if g.kind == "global" and g.name not in SLICEABLE_GLOBALS]
@@ -45,47 +50,40 @@ class Supernet:
         if self.largest is None:
             raise UserError(f"space {space.name!r} has no candidate to build a supernet from")
         layers = self.largest.layers
-        plain = Candidate([{m: s for m, s in layer.items() if m != "bitfit"} for layer in layers],
-                          self.largest.globals)
-        bitfit = [layer.get("bitfit", {}) for layer in layers]
-        if plain.is_empty():  # BitFit only: nothing but bias deltas to attach
-            plain = None
-        self.peft: AttachedPeft = apply(model, plain) if plain else _bare(model, self.largest)
-        self.slots = self._index(plain, bitfit)
+        own = {m for m in self.largest.methods if hasattr(method_module(m), "attach_elastic")}
+        # the globals stay whole: the trainer reads each method's learning rate from them
+        plain = Candidate([{m: s for m, s in layer.items() if m not in own} for layer in layers], self.largest.globals)
+        self.peft: AttachedPeft = _bare(model, self.largest) if plain.is_empty() else apply(model, plain)
+        self.slots = self._index(layers, own)
         self.active: Candidate | None = self.largest
 
     # --- building -------------------------------------------------------------------------
-    def _index(self, plain: Candidate | None, bitfit: list[dict[str, int]]) -> list[_Slot]:
+    def _index(self, layers: list[dict[str, dict[str, int]]], own: set[str]) -> list[_Slot]:
         peft, anatomy = self.peft, self.peft.anatomy
         layer_modules = layers_of(self.model, anatomy)
         out: list[_Slot] = []
-        for i, layer in enumerate(plain.layers if plain else [{}] * len(bitfit)):
+        for i, layer in enumerate(layers):
             ctx = LayerContext(i, layer_modules[i], anatomy, peft.dims, peft)
-            for method, sizes in layer.items():
-                for slot in sizes:
-                    out.extend(_Slot(i, method, slot, m) for m in _modules_of(ctx, method, slot))
-            for slot in bitfit[i]:
-                owners = [ctx.layer.get_submodule(p) for p in anatomy.layer_norms] if slot == "ln" \
-                    else ctx.projections(slot)
-                for j, owner in enumerate(owners):
-                    out.append(_Slot(i, "bitfit", slot, attach_bias_delta(peft, owner, f"{slot}{j}")))
+            for method in ATTACH_ORDER:
+                module = method_module(method)
+                find = module.attach_elastic if method in own else module.elastic_modules
+                for slot in layer.get(method, {}):
+                    out.extend(_Slot(i, method, slot, m) for m in find(ctx, slot))
         return out
 
     # --- selecting a sub-network ----------------------------------------------------------
     def activate(self, candidate: Candidate) -> None:
         """Make the model compute `candidate` with the shared weights (others switched off)."""
         self.space.count(candidate)  # fits this backbone
-        length = candidate.globals.get("prompt", {}).get("length")
         for s in self.slots:
             size = candidate.layers[s.layer].get(s.method, {}).get(s.slot, 0)
-            if size and s.method == "prompt":
-                size = length
-            elif size and s.method in ("bitfit", "ia3"):
-                size = None  # on/off only
-            if size and size > _full_size(s.module):
+            if size:
+                size = METHODS[s.method].elastic_size(size, candidate.globals.get(s.method, {}))
+            full = s.module.full_size()
+            if size and full is not None and size > full:
                 raise UserError(f"candidate needs {s.method}.{s.slot}={size} at layer {s.layer}; "
-                                f"the supernet was built with {_full_size(s.module)}")
-            s.module.active = size if size != _full_size(s.module) else None
+                                f"the supernet was built with {full}")
+            s.module.active = size if size != full else None
         self.active = candidate
 
     def active_params(self) -> int:
@@ -98,16 +96,8 @@ class Supernet:
         names = {id(m): n for n, m in self.model.named_modules()}
         out: dict[str, torch.Tensor] = {}
         for s in self.slots:
-            if s.module.is_off():
-                continue
-            prefix = names[id(s.module)]
-            if isinstance(s.module, BiasDelta):
-                owner = prefix.rsplit(".", 1)[0]
-                bias = self.model.get_submodule(owner).bias
-                out[f"{owner}.bias"] = (bias + s.module.delta).detach()
-                continue
-            for pname, tensor in _sliced(s.module).items():
-                out[f"{prefix}.{pname}"] = tensor.detach()
+            if not s.module.is_off():
+                out |= {k: t.detach() for k, t in s.module.exported_tensors(names[id(s.module)], self.model).items()}
         for name, p in self.peft.head_parameters():
             out[name] = p.detach()
         return out
@@ -132,51 +122,6 @@ def _bare(model: nn.Module, largest: Candidate) -> AttachedPeft:
     for _, p in peft.head_parameters():
         p.requires_grad_(True)
     return peft
-
-
-def _modules_of(ctx: LayerContext, method: str, slot: str) -> list[nn.Module]:
-    if method == "lora":
-        return [linear.autopeft_lora for linear in ctx.projections(slot)]
-    if method in ("serial_adapter", "parallel_adapter"):
-        owner = ctx.projection("o" if slot == "attn" else "ffn_out")
-        return [getattr(owner, f"autopeft_{method}")]
-    if method == "prefix":
-        return [ctx.attention().autopeft_prefix]
-    if method == "prompt":
-        return [ctx.layer.autopeft_prompt]
-    if method == "ia3":
-        if slot in ("k", "v"):
-            return [ctx.projection(slot).autopeft_ia3]
-        return [ctx.projection("ffn_out").autopeft_ia3_ffn]
-    raise ValueError(method)
-
-
-def _full_size(module: nn.Module) -> int | None:
-    for attr in ("rank", "length"):
-        if hasattr(module, attr):
-            return getattr(module, attr)
-    if hasattr(module, "bottleneck"):
-        return module.bottleneck.down.out_features
-    if hasattr(module, "tokens"):
-        return module.tokens.shape[0]
-    return None
-
-
-def _sliced(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A module's tensors cut to its active size, keyed as the plain module names them."""
-    k = module.active
-    tensors = dict(module.named_parameters())
-    if k is None:
-        return tensors
-    out = {}
-    for name, t in tensors.items():
-        if name in ("A.weight", "bottleneck.down.weight", "bottleneck.down.bias", "kv", "embedding", "tokens"):
-            out[name] = t[:k]
-        elif name in ("B.weight", "bottleneck.up.weight"):
-            out[name] = t[:, :k]
-        else:
-            out[name] = t
-    return out
 
 
 def _is_head(net: Supernet, name: str) -> bool:

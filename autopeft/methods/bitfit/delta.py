@@ -16,6 +16,11 @@ class BiasDelta(Elastic, nn.Module):
         super().__init__()
         self.delta = nn.Parameter(torch.zeros(size))
 
+    def exported_tensors(self, prefix: str, model: nn.Module) -> dict[str, torch.Tensor]:
+        """BitFit exports the trained bias itself: the owner's bias plus δ."""
+        owner = prefix.rsplit(".", 1)[0]
+        return {f"{owner}.bias": model.get_submodule(owner).bias + self.delta}
+
 
 def _add_delta(attr: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
