@@ -16,8 +16,10 @@ def test_children_mix_their_parents(minilm_config):
     b, _ = space.sample(rng)
     child = crossover(space, a, b, rng)
     assert all(child[k] in (a[k], b[k]) for k in child)
+    assert child != a and child != b  # genes from both: a copy of one parent would pass the line above
     never = mutate(space, a, EvolutionConfig(mutation_prob=0.0, gene_prob=0.0), rng)
     assert never == a
+    assert mutate(space, a, EvolutionConfig(mutation_prob=1.0, gene_prob=1.0), rng) != a  # so `==` can fail
 
 
 def test_evolution_improves_on_its_first_generation_within_budget(minilm_config):

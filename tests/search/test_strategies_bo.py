@@ -6,6 +6,7 @@ import numpy as np
 
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
+from tests.helpers.strategies import record_fits
 
 FAST_MOBO = {"n_init": 4, "pool": 64, "restarts": 2, "max_evals": 400, "mc_samples": 32}
 
@@ -27,7 +28,11 @@ def test_mobo_beats_random_over_seeds(tmp_path, small_space):
     assert sum(m > r for m, r in zip(mobo, rand, strict=True)) >= 2, (mobo, rand)
 
 
-def test_autopeft_paper_uses_its_space_and_records_deviations(tmp_path):
+def test_autopeft_paper_uses_its_space_and_records_deviations(tmp_path, monkeypatch):
+    from autopeft.search.strategies.mobo import MOBOStrategy
+    from autopeft.search.strategies.paper import AutoPEFTPaperStrategy
+
+    fits = record_fits(monkeypatch, AutoPEFTPaperStrategy)
     out = tmp_path / "paper"
     res = search("tweet_sentiment", strategy="autopeft-paper", trials=4, out=out, evaluator=SyntheticEvaluator(),
                  keep_weights="none",
@@ -35,7 +40,11 @@ def test_autopeft_paper_uses_its_space_and_records_deviations(tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert info["space"] == "autopeft" and info["strategy"] == "autopeft-paper"
     assert any("SAAS" in d for d in info["deviations"]) and any("fidelity" in d for d in info["deviations"])
-    assert info["strategy_info"]["model"].startswith("SaasFullyBayesianSingleTaskGP")
+    # the GP it fits is the SAAS one, and run.json names the model that really ran
+    assert fits and {type(model).__name__ for *_, model in fits} == {"SaasFullyBayesianSingleTaskGP"}
+    assert info["strategy_info"]["model"].split()[0] == type(fits[0][3]).__name__
+    strat, x, y, _ = fits[0]  # negative control: mobo's fit on the same data is another model
+    assert type(MOBOStrategy.fit_model(strat, x, y)).__name__ == "SingleTaskGP"
     assert (res.trials["state"] == "complete").sum() == 4
     # only the paper's modules appear
     methods = {m for c in res.trials["candidate"] for layer in json.loads(c)["layers"] for m in layer}

@@ -15,6 +15,7 @@ from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 from tests.helpers.data import completed_trials, write_image_folder
 from tests.helpers.models import save_tiny_vit, tiny_task
+from tests.helpers.strategies import record_fits
 
 SCRIPT = """
 import sys
@@ -53,7 +54,10 @@ def test_auto_starts_with_diverse_promising_candidates(tmp_path, small_space):
     assert first["peft_params"].iloc[0] == first["peft_params"].min()
 
 
-def test_auto_proxy_scores_each_pick_and_models_both_tasks(tmp_path, small_space):
+def test_auto_proxy_scores_each_pick_and_models_both_tasks(tmp_path, small_space, monkeypatch):
+    from autopeft.search.strategies.auto import AutoStrategy
+
+    fits = record_fits(monkeypatch, AutoStrategy)
     out = tmp_path / "run"
     res = search("tweet_sentiment", space=small_space, strategy="auto", trials=6, fidelity="smoke", out=out,
                  evaluator=SyntheticEvaluator(), keep_weights="none", strategy_options={"screen": 8, "n_init": 4})
@@ -62,8 +66,13 @@ def test_auto_proxy_scores_each_pick_and_models_both_tasks(tmp_path, small_space
     proxied = set(df[df["kind"] == "proxy"]["candidate"])
     assert set(trained) <= proxied  # the acquisition's picks are proxy-scored before training
     assert len(proxied) >= 8
+    # every acquisition ran on the multi-task GP (proxy and standalone scores), as run.json says
+    assert fits and {type(model).__name__ for *_, model in fits} == {"MultiTaskGP"}
     info = json.loads((out / "run.json").read_text())["strategy_info"]
-    assert info["model"].startswith("MultiTaskGP")
+    assert info["model"].split()[0] == type(fits[0][3]).__name__
+    strat, x, y, _ = fits[0]  # negative control: without the proxies it is a single-task GP
+    strat.options["multitask"] = False
+    assert type(AutoStrategy.fit_model(strat, x, y)).__name__ == "SingleTaskGP"
 
 
 def _strategy_on(space_path: str, multitask: bool):
