@@ -41,7 +41,7 @@ def test_wrong_backbone_weights(native, backbone):
         model.bert.embeddings.word_embeddings.weight.mul_(1.01)
     with pytest.raises(UserError, match="weights differ"):
         autopeft.load(model, native)
-    assert not any("autopeft_" in n for n, _ in model.named_modules())
+    assert not any("autopeft_" in n for n, _ in model.named_modules()) and not hasattr(model, "autopeft")
 
 
 def test_wrong_backbone_architecture(native):
