@@ -69,37 +69,36 @@ def test_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
 
 
 class _Dist:
-    """A stand-in for an installed distribution of autopeft (a wheel's files or an editable link)."""
+    """A stand-in for a distribution of autopeft: a wheel's files, an editable link, or (`installer`
+    None) an egg-info that a build left in a source tree."""
 
-    def __init__(self, files: Path, direct_url: str | None = None) -> None:
-        self.files, self.direct_url = files, direct_url
+    def __init__(self, files: Path, direct_url: str | None = None, installer: str | None = "pip") -> None:
+        self.files, self.direct_url, self.installer = files, direct_url, installer
 
     def locate_file(self, path: str) -> Path:
         return self.files / path
 
     def read_text(self, name: str) -> str | None:
-        return self.direct_url if name == "direct_url.json" else None
+        return {"direct_url.json": self.direct_url, "INSTALLER": self.installer}.get(name)
 
 
 def test_ray_workers_get_the_checkout_on_their_path_only_when_it_is_not_installed(monkeypatch, tmp_path):
-    from importlib import metadata
-
     from autopeft.evaluators import ray_runner
 
     package = Path(ray_runner.__file__).resolve().parents[1]
 
-    def installed(dist):
-        def distribution(name):
-            if dist is None:
-                raise metadata.PackageNotFoundError(name)
-            return dist
-        monkeypatch.setattr(ray_runner.metadata, "distribution", distribution)
+    def installed(*dists):
+        monkeypatch.setattr(ray_runner.metadata, "distributions", lambda name: iter(dists))
         return ray_runner._uninstalled_checkout()
 
-    assert installed(None) == str(package.parent)  # not installed: the checkout goes on the path
+    checkout = str(package.parent)
+    assert installed() == checkout  # not installed: the checkout goes on the path
     assert installed(_Dist(package.parent)) is None  # a wheel: this very copy, in site-packages
     editable = '{"dir_info": {"editable": true}, "url": "file://%s"}'
     assert installed(_Dist(tmp_path, editable % package.parent)) is None  # editable, this checkout
     # installed, but this process imported another copy: the workers must see this one
-    assert installed(_Dist(tmp_path, editable % tmp_path)) == str(package.parent)
-    assert installed(_Dist(tmp_path)) == str(package.parent)
+    assert installed(_Dist(tmp_path, editable % tmp_path)) == checkout
+    assert installed(_Dist(tmp_path)) == checkout
+    # the checkout's own egg-info (from `pip wheel .`) is not an install; one found after it may be
+    assert installed(_Dist(package.parent, installer=None)) == checkout
+    assert installed(_Dist(package.parent, installer=None), _Dist(tmp_path, editable % package.parent)) is None

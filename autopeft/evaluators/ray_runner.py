@@ -141,19 +141,18 @@ def _uninstalled_checkout() -> str | None:
     autopeft is installed, from a wheel or editable: the workers run this interpreter and import it
     the same way (a site-packages folder on PYTHONPATH would go ahead of the standard library)."""
     package = Path(__file__).resolve().parents[1]
-    try:
-        dist = metadata.distribution("autopeft")
-    except metadata.PackageNotFoundError:
-        return str(package.parent)
-    if Path(str(dist.locate_file("autopeft"))).resolve() == package:  # a wheel's copy
-        return None
-    try:  # an editable install names its checkout
-        direct = json.loads(dist.read_text("direct_url.json") or "{}")
-    except ValueError:
-        direct = {}
-    url = direct.get("url", "") if direct.get("dir_info", {}).get("editable") else ""
-    if url.startswith("file://") and Path(url2pathname(url[len("file://"):])).resolve() == package.parent:
-        return None
+    for dist in metadata.distributions(name="autopeft"):
+        if dist.read_text("INSTALLER") is None:  # an egg-info a build left in a source tree
+            continue
+        if Path(str(dist.locate_file("autopeft"))).resolve() == package:  # a wheel's copy
+            return None
+        try:  # an editable install names its checkout
+            direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        except ValueError:
+            continue
+        url = direct.get("url", "") if direct.get("dir_info", {}).get("editable") else ""
+        if url.startswith("file://") and Path(url2pathname(url[len("file://"):])).resolve() == package.parent:
+            return None
     return str(package.parent)
 
 
