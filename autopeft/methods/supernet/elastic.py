@@ -64,7 +64,7 @@ class Supernet:
         out: list[_Slot] = []
         for i, layer in enumerate(layers):
             ctx = LayerContext(i, layer_modules[i], anatomy, peft.dims, peft)
-            for method in ATTACH_ORDER:
+            for method in (m for m in ATTACH_ORDER if m in layer):
                 module = method_module(method)
                 find = module.attach_elastic if method in own else module.elastic_modules
                 for slot in layer.get(method, {}):
