@@ -13,6 +13,7 @@ from typing import Any
 
 from autopeft.methods.bitfit.spec import BitFitSpec
 from autopeft.methods.ia3.spec import IA3Spec
+from autopeft.methods.ln_tuning.spec import LNTuningSpec
 from autopeft.methods.lora.spec import LoRASpec
 from autopeft.methods.parallel_adapter.spec import ParallelAdapterSpec
 from autopeft.methods.prefix.spec import PrefixSpec
@@ -30,6 +31,7 @@ METHODS: dict[str, MethodSpec] = {
         BitFitSpec(),
         PromptSpec(),
         IA3Spec(),
+        LNTuningSpec(),
     )
 }
 

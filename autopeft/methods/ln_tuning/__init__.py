@@ -1,0 +1,1 @@
+"""LN tuning: train the gain and bias of a layer's LayerNorms."""
