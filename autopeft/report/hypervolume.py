@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from autopeft.report.pareto_math import hypervolume, pareto_front
+from autopeft.pareto import front_hypervolume, pareto_front
 from autopeft.report.run import RunData
 from autopeft.report.style import RUN_COLOURS, new_figure, save_png, style
 
@@ -47,7 +47,7 @@ def hypervolume_curve(run: RunData) -> pd.DataFrame:
         if eligible[idx]:
             pool.append(row)
         front = pareto_front(pd.DataFrame(pool)) if pool else done.iloc[:0]
-        hv = hypervolume(front, run.ref_score, budget) if pool else 0.0
+        hv = front_hypervolume(front, run.ref_score, budget) if pool else 0.0
         rows.append((row["trial"], n, row["_t"] / 60, hv, len(front)))
     curve = pd.DataFrame(rows, columns=cols)
     curve.attrs["clock"] = clock  # what elapsed_min measures, for the axis label

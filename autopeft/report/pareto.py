@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from autopeft.pareto import front_steps
 from autopeft.report.backbone import method_shares
 from autopeft.report.mix import METHOD_COLOURS, MIX_COLOURS, OTHER_COLOUR, OTHER_LABEL, SHORT_NAMES, mix_colours
-from autopeft.report.pareto_math import front_steps
 from autopeft.report.pareto_plot import draw_pareto
 from autopeft.report.run import RunData, load_run
 from autopeft.report.style import new_figure, save_png, style

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from autopeft.errors import UserError
+from autopeft.pareto import pareto_front
 from autopeft.report.io import read_json, read_table
 from autopeft.report.mix import describe, methods_of, mix_label
-from autopeft.report.pareto_math import pareto_front
 
 NUMERIC = ("score", "test_score", "peft_params", "peft_pct", "head_params", "wall_s", "peak_mem_mb")
 _FALSY = {"", "0", "false", "no", "nan", "none", "null"}

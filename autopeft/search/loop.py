@@ -15,9 +15,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from autopeft.pareto import hypervolume
 from autopeft.search import record, tables, weights
 from autopeft.search.evaluator import Evaluator, Job
-from autopeft.search.pareto import hypervolume
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 from autopeft.space.candidate import Candidate

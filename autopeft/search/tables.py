@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from autopeft.search.pareto import non_dominated
+from autopeft.pareto import non_dominated
 from autopeft.search.record import status_of
 
 COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",

@@ -171,7 +171,7 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
     """Hypervolume against wall time for each clock run (one row per run and time step): the front of
     the final-fidelity trials completed by then; time from the search's start (run.json), so the
     optimiser's, the supernet's and the proxies' time all count."""
-    from autopeft.search.pareto import hypervolume
+    from autopeft.pareto import hypervolume
     from autopeft.search.settings import parse_duration
 
     rows = []

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from autopeft.pareto import front_hypervolume, pareto_front
 from autopeft.report.build import build_report
 from autopeft.report.hypervolume import hypervolume_curve
 from autopeft.report.layers import layers_data
 from autopeft.report.pareto import pareto_data, write_pareto_png
-from autopeft.report.pareto_math import hypervolume, pareto_front
 from autopeft.report.run import load_run
 from tests.helpers.fake_run import BUDGET, brute_front, write_run
 
@@ -91,8 +91,8 @@ def test_write_pareto_png_for_plot_every(tmp_path: Path) -> None:
 def test_hypervolume_by_hand() -> None:
     front = pd.DataFrame({"score": [0.6, 0.7], "peft_params": [0.0, 50.0], "trial": [1, 2]})
     # slice (0.5, 0.6] over the whole budget, (0.6, 0.7] over half of it
-    assert hypervolume(front, ref_score=0.5, budget=100) == pytest.approx(0.1 + 0.05)
-    assert hypervolume(front, ref_score=0.65, budget=100) == pytest.approx(0.05 * 0.5)
+    assert front_hypervolume(front, ref_score=0.5, budget=100) == pytest.approx(0.1 + 0.05)
+    assert front_hypervolume(front, ref_score=0.65, budget=100) == pytest.approx(0.05 * 0.5)
     dominated = pd.concat([front, pd.DataFrame({"score": [0.55], "peft_params": [60.0], "trial": [3]})])
     assert list(pareto_front(dominated)["trial"]) == [1, 2]
 
@@ -106,7 +106,7 @@ def test_resumed_run_hypervolume_curve(tmp_path: Path) -> None:
     assert list(curve["n_trials"]) == list(range(1, len(searched) + 1))
     assert curve["hypervolume"].is_monotonic_increasing
     assert curve["elapsed_min"].is_monotonic_increasing and curve["elapsed_min"].iloc[-1] > 60  # the pause
-    final = hypervolume(pd.read_csv(run_dir / "front.csv"), 0.441, BUDGET)
+    final = front_hypervolume(pd.read_csv(run_dir / "front.csv"), 0.441, BUDGET)
     assert curve["hypervolume"].iloc[-1] == pytest.approx(final) and final > 0
 
 

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from autopeft.search.pareto import non_dominated
+from autopeft.pareto import non_dominated
 
 
 @pytest.mark.integration

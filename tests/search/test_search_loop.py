@@ -9,7 +9,7 @@ import pytest
 
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from autopeft.search.pareto import non_dominated
+from autopeft.pareto import non_dominated
 
 
 def _check_record(run_dir, budget):

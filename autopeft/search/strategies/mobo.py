@@ -179,7 +179,7 @@ class MOBOStrategy(Strategy):
         return picks
 
     def _front_assignments(self, obs: list[Observation]) -> list[dict[str, Any]]:
-        from autopeft.search.pareto import non_dominated
+        from autopeft.pareto import non_dominated
 
         mask = non_dominated([o.score for o in obs], [o.params for o in obs])
         return [o.assignment for o, m in zip(obs, mask, strict=True) if m]

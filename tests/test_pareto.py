@@ -1,6 +1,17 @@
 import numpy as np
 
-from autopeft.search.pareto import hypervolume, hypervolume_2d, non_dominated
+from autopeft.pareto import hypervolume, non_dominated
+
+
+def hypervolume_2d(scores, params, ref_score: float, budget: float) -> float:
+    """The same area as `hypervolume` by a sweep (no BoTorch): an independent check."""
+    pts = sorted((p / budget, s) for s, p in zip(scores, params, strict=True) if s > ref_score and p < budget)
+    area, best = 0.0, ref_score
+    for i, (x, s) in enumerate(pts):
+        best = max(best, s)
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else 1.0
+        area += (nxt - x) * (best - ref_score)
+    return area
 
 
 def test_non_dominated_by_hand():
