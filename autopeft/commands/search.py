@@ -94,9 +94,14 @@ class _Bar:
             self.progress.stop()
 
 
+# front.md's columns left to the file: a full summary per row wrapped the terminal's cells 20 lines
+# high, and with the rest an 80-column terminal cut the methods and the numbers short.
+_FILE_ONLY = ("configuration", "head params", "fidelity", "wall (s)")
+
+
 def _print_front(result: Any, console: Any) -> None:
-    """The front as front.md tables it (methods, size, score), without each member's configuration:
-    a full summary per row wrapped the terminal's cells 20 lines high; front.csv and front.md hold it."""
+    """The front as front.md tables it (trial, methods, score, size), one line per member;
+    the configurations are in front.csv (and front.md, once `autopeft report` writes it)."""
     from autopeft.report.run import load_run
     from autopeft.report.tables import baselines_table, front_table
 
@@ -113,13 +118,13 @@ def _print_front(result: Any, console: Any) -> None:
 
 
 def _table(df: Any, title: str) -> Any:
-    """A rich table of a report table's columns, less `configuration`."""
+    """A rich table of a report table's columns, less those left to the files."""
     from rich.markup import escape
     from rich.table import Table
 
     from autopeft.report.tables import NUMERIC_COLUMNS
 
-    df = df.drop(columns="configuration")
+    df = df.drop(columns=[c for c in _FILE_ONLY if c in df])
     table = Table(title=title)
     for col in df.columns:
         table.add_column(col, justify="right" if col in NUMERIC_COLUMNS else "left")
