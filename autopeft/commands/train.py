@@ -172,8 +172,8 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
          ray_address: str | None, recipe: str | None = None) -> list[Any]:
     from rich.console import Console
 
+    from autopeft.evaluators.job import Job
     from autopeft.evaluators.runners import InProcessRunner, make_runner
-    from autopeft.evaluators.worker import Job
 
     console = Console(stderr=True)
     if workers > 1 or ray_address:
@@ -184,9 +184,9 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
         jobs = [Job("", fid, seed, split, reports, recipe=recipe) if recipe else
                 Job.of(cand, fid, seed, split=split, report_splits=reports) for seed in seeds]
 
-        def show(i: int, r: Any) -> None:
+        def show(job: Job, r: Any) -> None:
             what = f"{r.metric} {r.score:.4f}" if r.ok else f"failed: {r.reason}"
-            console.print(f"seed {jobs[i].seed}: {what}  ({r.steps} steps, {r.wall_s:.0f} s)")
+            console.print(f"seed {job.seed}: {what}  ({r.steps} steps, {r.wall_s:.0f} s)")
 
         with console.status(f"training {len(jobs)} seed(s) at {fid.label()} …") as status:
             if isinstance(runner, InProcessRunner):

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from autopeft.errors import UserError
+from autopeft.evaluators.fidelity import HEAD_LR
 
 LORA_SLOTS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 # The schedule as fractions of the trial's steps: peft's own worked example (AdaLoraConfig's
@@ -265,7 +266,7 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
             tr.seed_everything(seed)
             tr.reset_head(model)
             total = fidelity.total_steps(len(tr.train_pool(task, fidelity)))
-            run = AdaLoRARun(model, recipe, total, recipe.lr or METHODS["lora"].default_lr, head_lr or tr.HEAD_LR)
+            run = AdaLoRARun(model, recipe, total, recipe.lr or METHODS["lora"].default_lr, head_lr or HEAD_LR)
             run.peft.to(device)
             tr.train_loop(run.peft, task, run.optimizer, fidelity, seed, device, pad_to, group_by_length, result,
                           progress, after_step=run.after_step)

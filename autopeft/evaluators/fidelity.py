@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from autopeft.errors import UserError
 
 DEFAULT_EVAL = 2000  # examples scored on dev: a standard error of about one point
+HEAD_LR = 1e-3  # the task head's learning rate, whatever the methods' (peft's LoRA reference on tweets used it)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.request import url2pathname
 
 from autopeft.errors import UserError
+from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import FAILED, EvalResult
-from autopeft.evaluators.runners import OnResult
-from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+from autopeft.evaluators.worker import Worker, WorkerSpec
 
 MAX_ATTEMPTS = 2  # the first try and one retry
 
@@ -112,7 +112,7 @@ class RayRunner:
             results[i] = result
             free.append(a)
             if on_result is not None:
-                on_result(i, result)
+                on_result(jobs[i], result)
             submit()
         return [r for r in results if r is not None]
 

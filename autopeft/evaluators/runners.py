@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import EvalResult
-from autopeft.evaluators.worker import Job, Worker, WorkerSpec
-
-OnResult = Callable[[int, EvalResult], None]
+from autopeft.evaluators.worker import Worker, WorkerSpec
 
 
 class Runner(Protocol):
@@ -43,7 +42,7 @@ class InProcessRunner:
             result = self.worker.evaluate(job, step_cb)
             results.append(result)
             if on_result is not None:
-                on_result(i, result)
+                on_result(job, result)
         return results
 
     def close(self) -> None:

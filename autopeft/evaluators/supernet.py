@@ -23,10 +23,10 @@ from safetensors.torch import load_file, save_file
 from autopeft.errors import UserError
 from autopeft.evaluators.batches import collate, train_batches
 from autopeft.evaluators.encoded import EncodedTask
+from autopeft.evaluators.fidelity import HEAD_LR
 from autopeft.evaluators.result import FAILED, OK, EvalResult
 from autopeft.evaluators.tasks.spec import REGRESSION
 from autopeft.evaluators.trainer import (
-    HEAD_LR,
     MAX_GRAD_NORM,
     build_optimizer,
     linear_schedule,

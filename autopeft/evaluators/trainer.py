@@ -19,13 +19,12 @@ from torch.nn import functional as F
 from autopeft.evaluators import metrics
 from autopeft.evaluators.batches import collate, eval_batches, train_batches
 from autopeft.evaluators.encoded import EncodedSplit, EncodedTask
-from autopeft.evaluators.fidelity import Fidelity
+from autopeft.evaluators.fidelity import HEAD_LR, Fidelity
 from autopeft.evaluators.memory import PeakMemory
 from autopeft.evaluators.result import FAILED, OK, EvalResult
 from autopeft.evaluators.tasks.spec import REGRESSION
 from autopeft.evaluators.tasks.splits import SPLIT_SEED, stratified_indices
 
-HEAD_LR = 1e-3  # the task head's rate (HF peft's LoRA reference on tweets used 1e-3 for all)
 MAX_GRAD_NORM = 1.0
 # Examples per evaluation batch. Batches are sorted by length, but a large one still pads its
 # shorter members: on the 2-core CPU 32 scores faster than 128 (experiments/supernet/README.md,

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from autopeft.backbones import DEFAULT_DROPOUT
-from autopeft.evaluators.fidelity import PRESETS, Fidelity
+from autopeft.evaluators.fidelity import HEAD_LR
+from autopeft.evaluators.job import Job
 from autopeft.evaluators.result import EvalResult
 from autopeft.evaluators.tasks import TaskRef
-
-HEAD_LR = 1e-3  # kept equal to trainer.HEAD_LR without importing torch here
 
 
 @dataclass(frozen=True)
@@ -28,30 +27,6 @@ class WorkerSpec:
     head_lr: float = HEAD_LR
     dynamic_padding: bool = True  # False pads every batch to max_length (measured in train_speed)
     group_by_length: bool = True
-
-
-@dataclass(frozen=True)
-class Job:
-    """One candidate to evaluate; the candidate as canonical JSON keeps a Job picklable."""
-
-    candidate: str
-    fidelity: Fidelity = field(default_factory=lambda: PRESETS["quick"])
-    seed: int = 0
-    split: str = "dev"
-    report_splits: tuple[str, ...] = ()
-    keep_state: bool = False
-    # a training recipe that finds its own candidate (AdaLoRA: `evaluators.adalora.Recipe` as JSON);
-    # the result's `candidate` is then what it found, and `candidate` here is ignored
-    recipe: str | None = None
-
-    @classmethod
-    def of(cls, candidate: Any, fidelity: Fidelity | None = None, seed: int = 0, **kwargs: Any) -> Job:
-        """A Job from a Candidate (or its JSON / dict)."""
-        from autopeft.space.candidate import Candidate
-
-        if not isinstance(candidate, Candidate):
-            candidate = Candidate.from_json(candidate)
-        return cls(candidate.to_json(), fidelity or PRESETS["quick"], seed, **kwargs)
 
 
 def resolve_device(device: str) -> str:

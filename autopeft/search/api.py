@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,9 +166,9 @@ def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
 
 def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: str) -> None:
     """Score `rows` of `study` on test (from kept weights where there are some), as study attributes."""
-    from autopeft.search.evaluator import Job
+    from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.evaluators.job import Job
     from autopeft.search.weights import weights_path
-    from autopeft.space.candidate import Candidate
 
     jobs = []
     for r in rows.itertuples():
@@ -177,8 +176,8 @@ def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: s
         if f"test:{number}" in study.user_attrs:
             continue
         path = weights_path(loop.cfg.run_dir, f"{prefix}{number}")
-        jobs.append(Job(number, Candidate.from_json(r.candidate), loop.ctx.fidelity, loop.cfg.seed,
-                        split="test", weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
+        jobs.append(Job.of(r.candidate, parse_fidelity(loop.ctx.fidelity), loop.cfg.seed, split="test", trial=number,
+                           weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
     if not jobs:
         return
 
@@ -187,12 +186,6 @@ def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: s
             study.set_user_attr(f"test:{job.trial}", result.score)
 
     evaluator.report(jobs, on_result)
-
-
-def default_run_dir(task: str) -> Path:
-    """runs/<task>-<date>-<time> under the current directory."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(task).stem if ("/" in task or "." in task) else task)
-    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 __all__ = ["SearchResult", "UserError", "search"]

@@ -8,28 +8,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import FAILED, OK, EvalResult
 from autopeft.space.candidate import Candidate
-
-
-@dataclass(frozen=True)
-class Job:
-    """One trial to run: its number in the study, the candidate, the fidelity label and the seed."""
-
-    trial: int
-    candidate: Candidate
-    fidelity: str
-    seed: int = 0
-    split: str = "dev"
-    weights: str | None = None  # kept weights of the trial (report scoring loads them instead of retraining)
-    recipe: str | None = None  # a recipe that finds its own candidate (AdaLoRA): the result names it
-
-
-OnResult = Callable[[Job, EvalResult], None]
 
 
 class Evaluator(Protocol):
@@ -88,12 +71,12 @@ class SyntheticEvaluator:
             if self.delay_s:
                 time.sleep(self.delay_s)
             if self.fail_every and self.calls % self.fail_every == 0:
-                res = EvalResult(FAILED, self.metric, reason="synthetic failure", fidelity=job.fidelity,
-                                 seed=job.seed, candidate=cand_json(job))
+                res = EvalResult(FAILED, self.metric, reason="synthetic failure", fidelity=job.fidelity.label(),
+                                 seed=job.seed, candidate=job.candidate)
             else:
-                s = self.score(job.candidate, job.seed)
+                s = self.score(job.parsed(), job.seed)
                 res = EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split,
-                                 fidelity=job.fidelity, seed=job.seed, candidate=cand_json(job))
+                                 fidelity=job.fidelity.label(), seed=job.seed, candidate=job.candidate)
                 if self.keep_state:
                     import torch
 
@@ -104,7 +87,7 @@ class SyntheticEvaluator:
     def report(self, jobs: list[Job], on_result: OnResult) -> None:
         """Scores on the reporting split: the objective with another noise draw."""
         for job in jobs:
-            s = self.score(job.candidate, seed=job.seed + 1000)
+            s = self.score(job.parsed(), seed=job.seed + 1000)
             on_result(job, EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split))
 
     def proxy(self, space, budget, plan, seed, checkpoint_dir):
@@ -115,11 +98,6 @@ class SyntheticEvaluator:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def cand_json(job: Job) -> str:
-    """The job's candidate as canonical JSON."""
-    return job.candidate.to_json()
 
 
 __all__ = ["Evaluator", "FAILED", "Job", "OK", "OnResult", "SyntheticEvaluator"]

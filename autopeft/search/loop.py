@@ -15,9 +15,11 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
 from autopeft.pareto import hypervolume
 from autopeft.search import record, tables, weights
-from autopeft.search.evaluator import Evaluator, Job
+from autopeft.search.evaluator import Evaluator
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 from autopeft.space.candidate import Candidate
@@ -157,7 +159,8 @@ class StudyLoop:
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         by_number = {p.trial.number: p for p in batch}
         out: list[Observation] = []
-        jobs = [Job(p.trial.number, p.candidate, self.ctx.fidelity, self.cfg.seed, recipe=p.recipe) for p in batch]
+        fidelity = parse_fidelity(self.ctx.fidelity)
+        jobs = [Job.of(p.candidate, fidelity, self.cfg.seed, recipe=p.recipe, trial=p.trial.number) for p in batch]
 
         def on_result(job: Job, result) -> None:
             prop = by_number.pop(job.trial)

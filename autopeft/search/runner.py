@@ -7,10 +7,11 @@ the front's scores on the reporting split once the search ends.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import EvalResult
-from autopeft.search.evaluator import Job, OnResult
 from autopeft.search.settings import Settings
 
 
@@ -44,18 +45,15 @@ class RunnerEvaluator:
         self.chance = chance_score(self.metric, task.splits["train"].labels, task.splits["dev"].labels)
         self._model: Any = None
 
-    def _job(self, job: Job, report: bool = False):
-        from autopeft.evaluators.worker import Job as WorkerJob
-
+    def _job(self, job: Job, report: bool = False) -> Job:
+        """What the worker runs for a trial: trained on dev at this search's fidelity (scored on the
+        reporting split too when `report`), its state kept when the search keeps weights."""
         reports = self.report_splits if report else ()
-        if job.recipe:  # the recipe finds the candidate; the job's own is only its starting point
-            return WorkerJob("", self.fidelity, job.seed, "dev", reports, self.keep_state, recipe=job.recipe)
-        return WorkerJob.of(job.candidate, self.fidelity, job.seed, split="dev", report_splits=reports,
-                            keep_state=self.keep_state)
+        return replace(job, fidelity=self.fidelity, split="dev", report_splits=reports, keep_state=self.keep_state)
 
     def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
         """Train and score a batch; each result is passed on as it arrives."""
-        self.runner.run([self._job(j) for j in jobs], lambda i, r: on_result(jobs[i], r))
+        self.runner.run([self._job(j) for j in jobs], on_result)
 
     def report(self, jobs: list[Job], on_result: OnResult) -> None:
         """Scores on the reporting split (`test`): from the trial's kept weights in this process, else
@@ -74,15 +72,14 @@ class RunnerEvaluator:
                 retrain.append(job)
             else:
                 on_result(job, scored)
-        jobs = retrain
 
-        def relay(i: int, r: EvalResult) -> None:
+        def relay(job: Job, r: EvalResult) -> None:
             rep = r.reports.get(split) if r.ok else None
             out = EvalResult(r.status, r.metric, score=rep.get("score") if rep else None, metrics=rep or {},
                              split=split, seed=r.seed, fidelity=r.fidelity, reason=r.reason)
-            on_result(jobs[i], out)
+            on_result(job, out)
 
-        self.runner.run([self._job(j, report=True) for j in jobs], relay)
+        self.runner.run([self._job(j, report=True) for j in retrain], relay)
 
     def _score_weights(self, job: Job, split: str) -> EvalResult | None:
         """Attach the candidate, load its kept tensors, score `split`; None if the tensors do not fit."""
@@ -92,7 +89,7 @@ class RunnerEvaluator:
         from autopeft.methods.attach import apply
 
         w = self.runner.worker
-        attached = apply(w.model, job.candidate)
+        attached = apply(w.model, job.parsed())
         try:
             w.model.to(w.device)
             state = load_file(job.weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,6 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         raise UserError(f"budget {opts['budget']} ({budget:,} PEFT parameters) is below the smallest candidate of "
                         f"space {bound.name!r} ({smallest:,}); raise --budget or choose a smaller space")
     if not resumed:
-        from autopeft.search.api import default_run_dir
 
         run_dir = Path(opts["out"]) if opts.get("out") else default_run_dir(opts["task"])
         if (run_dir / "run.json").exists():
@@ -151,6 +151,12 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     deviations += getattr(cls, "deviations", lambda _f: [])(fidelity)
     return Settings(opts, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
                     deviations=deviations)
+
+
+def default_run_dir(task: str) -> Path:
+    """runs/<task>-<date>-<time> under the current directory."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(task).stem if ("/" in task or "." in task) else task)
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _check_exportable(bound: BoundSpace, fmt: str) -> None:

@@ -84,9 +84,10 @@ def main() -> None:
         write_summary(pd.read_csv(out / "standalone.csv"), pd.read_csv(out / "proxies.csv"), args, out)
         return
     from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.evaluators.job import Job
     from autopeft.evaluators.supernet import SupernetPlan, SupernetTrainer
     from autopeft.evaluators.tasks import task_ref
-    from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+    from autopeft.evaluators.worker import Worker, WorkerSpec
     from autopeft.space.budget import parse_budget
     from autopeft.space.loader import bind_space
 

@@ -13,9 +13,10 @@ import csv
 from pathlib import Path
 
 from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
 from autopeft.evaluators.runners import InProcessRunner
 from autopeft.evaluators.tasks import task_ref
-from autopeft.evaluators.worker import Job, WorkerSpec
+from autopeft.evaluators.worker import WorkerSpec
 from autopeft.space.baselines import baseline
 from autopeft.space.candidate import Candidate
 

@@ -7,8 +7,9 @@ import torch
 from autopeft.errors import UserError
 from autopeft.evaluators.adalora import AdaLoRARun, Recipe, schedule
 from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
 from autopeft.evaluators.tasks import task_ref
-from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+from autopeft.evaluators.worker import Worker, WorkerSpec
 
 FID = parse_fidelity("steps=40,eval=all,batch=16")
 LR = 3e-2  # a random tiny backbone needs larger rates than a pretrained one

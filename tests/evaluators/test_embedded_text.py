@@ -17,7 +17,8 @@ def test_tweets_are_deduplicated_and_split_as_documented():
 @pytest.mark.integration
 def test_minilm_trains_lora_on_tweets_at_smoke_fidelity():
     from autopeft.evaluators.fidelity import parse_fidelity
-    from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+    from autopeft.evaluators.job import Job
+    from autopeft.evaluators.worker import Worker, WorkerSpec
     from autopeft.methods.anatomy import dims_from_config, resolve
     from autopeft.space.baselines import baseline
 

@@ -3,8 +3,9 @@
 import pytest
 
 from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
 from autopeft.evaluators.tasks import task_ref
-from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+from autopeft.evaluators.worker import Worker, WorkerSpec
 from tests.helpers.data import write_image_folder
 
 

@@ -8,10 +8,11 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from autopeft.evaluators.fidelity import parse_fidelity  # noqa: E402
+from autopeft.evaluators.job import Job  # noqa: E402
 from autopeft.evaluators.result import EvalResult  # noqa: E402
 from autopeft.evaluators.runners import InProcessRunner  # noqa: E402
 from autopeft.evaluators.tasks import task_ref  # noqa: E402
-from autopeft.evaluators.worker import Job, WorkerSpec  # noqa: E402
+from autopeft.evaluators.worker import WorkerSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_two_ray_workers_match_in_process(spec):
     seen = []
     with RayRunner(spec, workers=2) as runner:
         assert runner.threads() == [1, 1]
-        got = runner.run(jobs, on_result=lambda i, r: seen.append(i))
+        got = runner.run(jobs, on_result=lambda job, r: seen.append(job.seed))
     assert sorted(seen) == [0, 1, 2]
     assert all(r.ok for r in expected + got)
     assert [(r.score, r.train_loss) for r in got] == [(r.score, r.train_loss) for r in expected]

@@ -6,8 +6,10 @@ import math
 import pytest
 
 from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
 from autopeft.evaluators.tasks import task_ref
-from autopeft.evaluators.worker import Job, Worker, WorkerSpec
+from autopeft.evaluators.worker import Worker, WorkerSpec
+from tests.helpers.data import write_csv
 
 FID = parse_fidelity("steps=60,eval=all,batch=16")
 LR = 3e-2  # a random tiny backbone needs larger rates than a pretrained one
@@ -97,9 +99,9 @@ def test_report_splits_and_kept_state(worker):
     assert result.to_dict().get("state") is None
 
 
-def test_regression_task_trains(tiny_bert, tmp_path, helpers):
+def test_regression_task_trains(tiny_bert, tmp_path):
     rows = [(f"good {'very ' * (i % 5)}day", f"the movie {'bad ' * (i % 3)}", float(i % 5) + 0.5) for i in range(200)]
-    path = helpers.write_csv(tmp_path / "sim.csv", ["a", "b", "score"], rows)
+    path = write_csv(tmp_path / "sim.csv", ["a", "b", "score"], rows)
     w = Worker(WorkerSpec(task_ref(str(path), text_cols="a,b", label_col="score"), model=tiny_bert, max_length=32,
                           threads=1, head_lr=LR))
     result = w.evaluate(Job.of(_candidate(w, lr=LR), parse_fidelity("steps=30,eval=all"), seed=0))

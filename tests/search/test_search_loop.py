@@ -7,9 +7,9 @@ import optuna
 import pandas as pd
 import pytest
 
+from autopeft.pareto import non_dominated
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from autopeft.pareto import non_dominated
 
 
 def _check_record(run_dir, budget):
