@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "apply": ("autopeft.methods.attach", "apply"),
-    "count": ("autopeft.space.count", "count"),
-    "Candidate": ("autopeft.space.candidate", "Candidate"),
+    "count": ("autopeft.methods.count", "count"),
+    "Candidate": ("autopeft.methods.candidate", "Candidate"),
     "load_space": ("autopeft.space.loader", "load_space"),
     "search": ("autopeft.search.api", "search"),
     "load": ("autopeft.export.native", "load"),

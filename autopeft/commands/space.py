@@ -33,12 +33,7 @@ def _budget(budget: str | None, bound) -> int | None:
     from autopeft.space.budget import parse_budget
 
     value = parse_budget(budget, bound.dims.backbone_params)
-    smallest = bound.min_params()
-    if value < smallest:
-        raise UserError(
-            f"budget {budget} ({value:,} PEFT parameters) is below the smallest candidate of space "
-            f"{bound.name!r} ({smallest:,}); raise --budget or choose a smaller space"
-        )
+    bound.check_budget(value, budget)
     return value
 
 
@@ -132,7 +127,7 @@ def count(
 ) -> None:
     """The analytic parameter count; with --verify, the built model's count beside it."""
     from autopeft.backbones import load_config
-    from autopeft.space.count import count as count_params
+    from autopeft.methods.count import count as count_params
 
     cand = _load_candidate(candidate)
     config = load_config(model)
@@ -165,7 +160,7 @@ def _numel_trainable(peft) -> int:
 def _load_candidate(path: str):
     from pathlib import Path
 
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     if not Path(path).exists():
         raise UserError(f"candidate file {path} not found; write one with `autopeft space sample ... > c.jsonl`")

@@ -24,8 +24,8 @@ def _seeds(text: str) -> list[int]:
 
 def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
     """(display name, Candidate) from a candidate JSON file or a baseline name."""
+    from autopeft.methods.candidate import Candidate
     from autopeft.space.baselines import BASELINES, baseline
-    from autopeft.space.candidate import Candidate
 
     path = Path(text).expanduser()
     if path.is_file():
@@ -119,7 +119,7 @@ def train(
     from autopeft.evaluators.tasks import task_ref
     from autopeft.evaluators.worker import WorkerSpec
     from autopeft.methods.anatomy import dims_from_config, resolve
-    from autopeft.space.count import check_fits
+    from autopeft.methods.count import check_fits
 
     seed_list = _seeds(seeds)
     fid = parse_fidelity(fidelity)

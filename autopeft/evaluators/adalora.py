@@ -111,7 +111,7 @@ def initial_rank(recipe: Recipe, total_ranks: int, matrices: int) -> int:
 def candidate_of(ranks: dict[str, int], tgts: list[Target], num_layers: int):
     """Our LoRA candidate for per-module ranks (a slot naming two modules, a gated FFN's gate and up,
     takes the larger rank: the other is zero-padded)."""
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     layers: list[dict[str, dict[str, int]]] = [{} for _ in range(num_layers)]
     for t in tgts:
@@ -190,7 +190,7 @@ class AdaLoRARun:
     def _fit(self, scores: dict[str, torch.Tensor]) -> None:
         """Drop the least important kept ranks until the LoRA candidate fits `target_params`
         (the REFERENCE recipe: a rank budget can land above a parameter budget)."""
-        from autopeft.space.count import count
+        from autopeft.methods.count import count
 
         pattern = {k: list(v) for k, v in self.config.rank_pattern.items()}
         key_of = {self._module(k): k for k in pattern}

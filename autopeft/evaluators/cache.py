@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,20 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.evaluators.cache_dir import cache_key, cache_root
 from autopeft.evaluators.encoded import EncodedSplit, EncodedTask
 from autopeft.evaluators.tasks import TaskRef, TaskSpec
-
-FORMAT = 1  # bump to invalidate every cached encoding
-
-
-def cache_root() -> Path:
-    """Where encodings are cached: $AUTOPEFT_CACHE, else ~/.cache/autopeft."""
-    return Path(os.environ.get("AUTOPEFT_CACHE") or Path.home() / ".cache" / "autopeft")
-
-
-def cache_key(*parts: Any) -> str:
-    """A stable hex key from JSON-able parts."""
-    return hashlib.sha256(json.dumps([FORMAT, *parts], sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def _spec_from(data: dict[str, Any]) -> TaskSpec:

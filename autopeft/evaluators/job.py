@@ -32,7 +32,7 @@ class Job:
     @classmethod
     def of(cls, candidate: Any, fidelity: Fidelity | None = None, seed: int = 0, **kwargs: Any) -> Job:
         """A Job from a Candidate (or its JSON / dict)."""
-        from autopeft.space.candidate import Candidate
+        from autopeft.methods.candidate import Candidate
 
         if not isinstance(candidate, Candidate):
             candidate = Candidate.from_json(candidate)
@@ -40,7 +40,7 @@ class Job:
 
     def parsed(self) -> Any:
         """The candidate as a `Candidate`."""
-        from autopeft.space.candidate import Candidate
+        from autopeft.methods.candidate import Candidate
 
         return Candidate.from_json(self.candidate)
 

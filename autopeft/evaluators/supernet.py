@@ -35,9 +35,9 @@ from autopeft.evaluators.trainer import (
     seed_everything,
     subset,
 )
-from autopeft.methods.supernet import Supernet
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
+from autopeft.supernet import Supernet
 
 FIDELITY = "supernet"  # how proxy-scored trials are marked in the record
 

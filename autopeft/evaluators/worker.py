@@ -66,7 +66,7 @@ class Worker:
         `progress(step, total, loss)` is called after every optimizer step when given."""
         from autopeft.evaluators.result import FAILED
         from autopeft.evaluators.trainer import train_and_score
-        from autopeft.space.candidate import Candidate
+        from autopeft.methods.candidate import Candidate
 
         if job.recipe:
             return self._evaluate_recipe(job, progress)

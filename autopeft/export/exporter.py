@@ -61,7 +61,7 @@ def _select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, int 
 
 def export(req: Request) -> list[str]:
     """Run one export; returns the lines to print."""
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     if req.fmt not in FORMATS:
         raise UserError(f"unknown format {req.fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -17,7 +17,7 @@ from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 def split_candidate(candidate) -> tuple[list[str], object | None]:
     """(methods folded, in attach order, and the candidate of what remains or None); each method's
     spec says whether it folds (`MethodSpec.folds`)."""
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     folded = [m for m in ATTACH_ORDER if m in candidate.methods and METHODS[m].folds(candidate.globals.get(m, {}))]
     layers = [{m: o for m, o in layer.items() if m not in folded} for layer in candidate.layers]

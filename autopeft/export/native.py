@@ -101,7 +101,7 @@ def load(model: Any, directory: str | Path):
     Returns `model` itself (for chaining, as with peft); its attachment is `model.autopeft`."""
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.restore import attach_tensors
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     directory = Path(directory)
     held = getattr(model, ATTACHMENT_ATTR, None)

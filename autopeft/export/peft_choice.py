@@ -17,7 +17,7 @@ from autopeft.export import rundir
 def blockers(row: dict[str, str]) -> list[str]:
     """Why peft cannot express this row's candidate (empty when it can)."""
     from autopeft.export.peft_format import peft_blockers
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     return peft_blockers(Candidate.from_json(row["candidate"]))
 

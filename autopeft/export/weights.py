@@ -35,7 +35,7 @@ class TrialWeights:
     """A kept trial's tensors and what they were trained as."""
 
     tensors: dict[str, torch.Tensor]
-    candidate: Any  # autopeft.space.candidate.Candidate
+    candidate: Any  # autopeft.methods.candidate.Candidate
     backbone: str
     config_hash: str
     weights_hash: str
@@ -95,7 +95,7 @@ def write_trial_weights(path: str | Path, state: dict[str, torch.Tensor], metada
 
 def load_trial_weights(path: str | Path) -> TrialWeights:
     """Read a trial weight file; a missing, corrupted or too-new file is a one-line UserError."""
-    from autopeft.space.candidate import Candidate
+    from autopeft.methods.candidate import Candidate
 
     tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:

@@ -15,9 +15,9 @@ from torch import nn
 
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import Anatomy, BackboneDims, dims_from_config, resolve
+from autopeft.methods.candidate import Candidate
+from autopeft.methods.count import check_fits
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
-from autopeft.space.candidate import Candidate
-from autopeft.space.count import check_fits
 
 ATTR_PREFIX = "autopeft_"
 

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from autopeft.methods.candidate import Candidate
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
 
 # Fixed colours for single-method candidates (each spec's `colour`), so a method keeps its
 # colour across runs and across the refreshes of a running search.

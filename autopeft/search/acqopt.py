@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.methods.candidate import Candidate
 from autopeft.search.encoding import Encoder
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 Acq = Callable[[np.ndarray], np.ndarray]  # encodings (n x d) -> acquisition values (n)

@@ -98,20 +98,20 @@ def _number(value: str) -> Any:
 
 def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> SearchResult:
     bound = s.bound
-    bound.num_labels = getattr(evaluator, "num_labels", bound.num_labels)
+    bound.num_labels = evaluator.num_labels or bound.num_labels
     s.chance = float(evaluator.chance) if s.chance is None else s.chance
     storage = record.make_storage(s.storage)
     study = record.open_study(s.storage, sampler=cls.sampler(s.seed, s.strategy_options), storage=storage)
     bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if s.baselines else None
     ctx = Context(bound, s.budget_params, study, s.fidelity, s.seed, s.chance)
-    if getattr(cls, "uses_proxy", False):
+    if cls.uses_proxy:
         ctx.proxy_study = open_proxy_study(s.storage, storage)
         ctx.proxy_factory = _proxy_factory(evaluator, s)
     try:
         strat = cls(ctx, **s.strategy_options)
     except (TypeError, ValueError) as exc:  # an option the strategy does not take, or a bad value
         raise UserError(f"--strategy {s.strategy}: {exc}") from None
-    info = s.run_info() | {"strategy_info": strat.info(), "metric": getattr(evaluator, "metric", None),
+    info = s.run_info() | {"strategy_info": strat.info(), "metric": evaluator.metric,
                            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tables.write_run_json(s.run_dir, info)
     if on_start:
@@ -139,12 +139,9 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
 
 def _proxy_factory(evaluator: Evaluator, s: Settings):
     """The evaluator's supernet proxy, checkpointed in the run directory (resumable)."""
-    make = getattr(evaluator, "proxy", None)
-    if make is None:
-        raise UserError(f"strategy {s.strategy!r} needs a supernet proxy, which this evaluator does not provide")
 
     def factory(space, budget, plan, seed):
-        return make(space, budget, plan, seed, s.run_dir / "supernet")
+        return evaluator.proxy(space, budget, plan, seed, s.run_dir / "supernet")
 
     return factory
 
@@ -152,8 +149,7 @@ def _proxy_factory(evaluator: Evaluator, s: Settings):
 def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
     """DESIGN: when a search ends, the front's members are scored on the reporting split; so are the
     baselines (`--baselines`), so the report compares them with the front on the same split."""
-    report = getattr(evaluator, "report", None)
-    if report is None or loop.frame is None:
+    if loop.frame is None:
         return
     df = loop.frame
     front = df[df["front"] & (df["kind"] == "search")]

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.methods.candidate import Candidate
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 

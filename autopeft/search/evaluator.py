@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import FAILED, OK, EvalResult
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 
 
 class Evaluator(Protocol):
-    """Trains and scores candidates. `evaluate` calls `on_result` once per job, as each finishes."""
+    """What the search calls. `evaluate` and `report` call `on_result` once per job, as each finishes."""
 
     metric: str
     chance: float  # the score of predicting the majority class (0 for MCC/correlations)
+    num_labels: int | None  # the task's labels (None: the space's default); sizes the head in the counts
 
-    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None: ...
+    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
+        """Train and score each job on its split (dev)."""
 
-    def close(self) -> None: ...
+    def report(self, jobs: list[Job], on_result: OnResult) -> None:
+        """Score trials on the reporting split (test), from their kept weights where there are some."""
+
+    def proxy(self, space: Any, budget: int | None, plan: Any, seed: int, checkpoint_dir: Path) -> Any:
+        """A supernet `ProxyScorer` over `space`, checkpointed in `checkpoint_dir` (strategies that screen)."""
+
+    def weights_metadata(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
+        """What a kept trial's weights file records beside its tensors (export/weights.py)."""
+
+    def close(self) -> None:
+        """Release workers and loaded models."""
 
 
 class SyntheticEvaluator:
@@ -35,6 +48,8 @@ class SyntheticEvaluator:
     """
 
     metric = "accuracy"
+    num_labels = None
+    proxy_noise = 0.03  # how far the proxy's scores stray from the objective
 
     def __init__(self, noise: float = 0.0, delay_s: float = 0.0, fail_every: int = 0, chance: float = 0.4,
                  seed: int = 0, keep_state: bool = False):
@@ -94,7 +109,11 @@ class SyntheticEvaluator:
         """A noisy copy of this objective as the low-fidelity proxy (for tests and benchmarks)."""
         from autopeft.search.proxy import SyntheticProxy
 
-        return SyntheticProxy(self, noise=getattr(self, "proxy_noise", 0.03), seed=seed)
+        return SyntheticProxy(self, noise=self.proxy_noise, seed=seed)
+
+    def weights_metadata(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
+        """Only the candidate: there is no model to fingerprint."""
+        return {"candidate": candidate.to_json()}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 Scored = tuple[float, dict[str, Any], Candidate]

@@ -17,12 +17,12 @@ from optuna.trial import TrialState
 
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
+from autopeft.methods.candidate import Candidate
 from autopeft.pareto import hypervolume
 from autopeft.search import record, tables, weights
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
-from autopeft.space.candidate import Candidate
 
 # what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
 RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name")
@@ -190,12 +190,10 @@ class StudyLoop:
         return out
 
     def _weights_meta(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
-        meta = getattr(self.evaluator, "weights_metadata", None)
-        if meta is not None:
-            try:
-                return meta(candidate, state)
-            except Exception as exc:  # metadata is a convenience; the tensors must still be kept
-                print(f"warning: weight metadata: {exc}")
+        try:
+            return self.evaluator.weights_metadata(candidate, state)
+        except Exception as exc:  # metadata is a convenience; the tensors must still be kept
+            print(f"warning: weight metadata: {exc}")
         return {"candidate": candidate.to_json()}
 
     # --- the record's plain files ---------------------------------------------------------

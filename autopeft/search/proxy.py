@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autopeft.evaluators.result import OK, EvalResult
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 
@@ -71,7 +71,7 @@ class ProxyScorer(Protocol):
 
 def start_scorer(ctx: Any, strategy: str, budget: int | None, plan: ProxyPlan) -> ProxyScorer:
     """The context's proxy, trained (or restored from its checkpoint), telling the user as it goes."""
-    factory = getattr(ctx, "proxy_factory", None)
+    factory = ctx.proxy_factory
     if factory is None:
         raise RuntimeError(f"{strategy} needs an evaluator that provides a supernet proxy")
     ctx.status("loading the supernet")

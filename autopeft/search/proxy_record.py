@@ -10,9 +10,9 @@ from typing import Any
 import optuna
 
 from autopeft.evaluators.result import EvalResult
+from autopeft.methods.candidate import Candidate
 from autopeft.search import record
 from autopeft.search.proxy import proxy_value
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 SUFFIX = "-proxy"

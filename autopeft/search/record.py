@@ -27,7 +27,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autopeft.evaluators.result import EvalResult
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 STUDY = "autopeft"

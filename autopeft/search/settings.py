@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from autopeft.errors import UserError
+from autopeft.methods.candidate import Candidate
 from autopeft.search.record import storage_url
 from autopeft.search.weights import KEEP
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 DEFAULT_TRIALS = 10  # DESIGN: the default search in about ten minutes on 2 cores (timed: experiments/default_search)
@@ -119,8 +119,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     if exportable is not None and exportable not in EXPORTABLE:
         raise UserError(f"--exportable {exportable!r}: use one of {', '.join(EXPORTABLE)}")
     if opts.get("space") is None:
-        opts["space"] = EXPORTABLE[exportable][0] if exportable else getattr(cls, "default_space", DEFAULT_SPACE)
-    elif getattr(cls, "default_space", None) not in (None, opts["space"]):
+        opts["space"] = EXPORTABLE[exportable][0] if exportable else (cls.default_space or DEFAULT_SPACE)
+    elif cls.default_space not in (None, opts["space"]):
         deviations.append(f"space {opts['space']!r} instead of the recipe's {cls.default_space!r}")
     fid = parse_fidelity(str(opts.get("fidelity") or "quick"))
     fidelity = fid.name if fid.name != "custom" else fid.label()
@@ -133,12 +133,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     if exportable:
         _check_exportable(bound, exportable)
     budget = parse_budget(opts["budget"], bound.dims.backbone_params)
-    smallest = bound.min_params()
-    if budget < smallest:
-        raise UserError(f"budget {opts['budget']} ({budget:,} PEFT parameters) is below the smallest candidate of "
-                        f"space {bound.name!r} ({smallest:,}); raise --budget or choose a smaller space")
+    bound.check_budget(budget, opts["budget"])
     if not resumed:
-
         run_dir = Path(opts["out"]) if opts.get("out") else default_run_dir(opts["task"])
         if (run_dir / "run.json").exists():
             raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir} or pick --out")
@@ -148,7 +144,7 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     storage = opts.get("storage") or storage_url(str(run_dir))
     opts["storage"] = opts.get("storage")
     opts["synthetic"] = synthetic
-    deviations += getattr(cls, "deviations", lambda _f: [])(fidelity)
+    deviations += cls.deviations(fidelity)
     return Settings(opts, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
                     deviations=deviations)
 

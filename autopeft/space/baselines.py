@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import BackboneDims
+from autopeft.methods.candidate import Candidate
+from autopeft.methods.count import count_dims
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
-from autopeft.space.count import count_dims
 
 
 def _every_layer(dims: BackboneDims, layer: dict[str, dict[str, int]], glob: dict | None = None) -> Candidate:

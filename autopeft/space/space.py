@@ -10,9 +10,9 @@ from typing import Any
 
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import BackboneDims
+from autopeft.methods.candidate import Candidate
+from autopeft.methods.count import ParamCount, count_dims
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
-from autopeft.space.count import ParamCount, count_dims
 from autopeft.space.genes import Gene
 from autopeft.space.schema import HiddenFractions, MethodBlock, SpaceFile
 
@@ -87,6 +87,13 @@ class BoundSpace:
         """Parameters of the smallest candidate (see `smallest`)."""
         found = self.smallest()
         return self.params(found[1]) if found else 0
+
+    def check_budget(self, budget: int, given: str) -> None:
+        """Refuse (one line) a budget below the smallest candidate; `given` is the user's text."""
+        smallest = self.min_params()
+        if budget < smallest:
+            raise UserError(f"budget {given} ({budget:,} PEFT parameters) is below the smallest candidate of "
+                            f"space {self.name!r} ({smallest:,}); raise --budget or choose a smaller space")
 
     def smallest(self) -> tuple[dict[str, Any], Candidate] | None:
         """The smallest candidate and its genes: one module at its smallest non-zero size,

@@ -17,8 +17,8 @@ from autopeft.evaluators.job import Job
 from autopeft.evaluators.runners import InProcessRunner
 from autopeft.evaluators.tasks import task_ref
 from autopeft.evaluators.worker import WorkerSpec
+from autopeft.methods.candidate import Candidate
 from autopeft.space.baselines import baseline
-from autopeft.space.candidate import Candidate
 
 HERE = Path(__file__).resolve().parent
 N_LAYERS = 6

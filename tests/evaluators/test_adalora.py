@@ -29,8 +29,8 @@ def _run(worker, target, **kw):
 
 
 def test_the_allocation_fits_counts_exactly_and_equals_peft(worker):
-    from autopeft.space.candidate import Candidate
-    from autopeft.space.count import count
+    from autopeft.methods.candidate import Candidate
+    from autopeft.methods.count import count
 
     before = {k: v.clone() for k, v in worker.model.base_model.state_dict().items()}
     for target in (2000, 800):
@@ -63,7 +63,7 @@ def test_kept_weights_reproduce_the_score(worker):
 
 
 def test_over_budget_allocations_lose_their_least_important_ranks(worker):
-    from autopeft.space.count import count
+    from autopeft.methods.count import count
 
     run = AdaLoRARun(worker.model, Recipe(1000, init_r=4), total_steps=40, lr=LR, head_lr=LR)
     inner = run.peft.base_model.model

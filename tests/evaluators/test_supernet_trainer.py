@@ -73,7 +73,7 @@ def test_proxy_failure_is_recorded_not_raised(worker):
     space = _space(worker)
     trainer = SupernetTrainer(worker.model, worker.task, space, budget=4000, plan=PLAN, seed=0)
     try:
-        from autopeft.space.candidate import Candidate
+        from autopeft.methods.candidate import Candidate
 
         too_big = Candidate([{"lora": {"q": 16}}, {}])  # the supernet was built with rank 8
         result = trainer.proxy(too_big)

@@ -17,8 +17,8 @@ LR = 3e-2  # a random tiny backbone needs larger rates than a pretrained one
 
 def _candidate(worker, name="lora-r8", lr=None):
     from autopeft.methods.anatomy import dims_from_config, resolve
+    from autopeft.methods.candidate import Candidate
     from autopeft.space.baselines import baseline
-    from autopeft.space.candidate import Candidate
 
     cand = baseline(name, dims_from_config(worker.config, resolve(worker.config)))
     if lr is None:

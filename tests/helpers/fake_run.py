@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 
 HIDDEN, LAYERS, BACKBONE = 384, 6, 22_713_216
 BUDGET = 113_566  # 0.5% of MiniLM

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from autopeft.methods.attach import apply
+from autopeft.methods.candidate import Candidate
 from autopeft.methods.lora.module import merge
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
 from autopeft.space.loader import bind_space
 from tests.helpers.models import tiny_bert_config, tiny_llama_config
 

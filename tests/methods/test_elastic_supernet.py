@@ -7,8 +7,8 @@ import torch
 
 from autopeft.errors import UserError
 from autopeft.methods.attach import apply
-from autopeft.methods.supernet import Supernet
 from autopeft.space.loader import bind_space
+from autopeft.supernet import Supernet
 from tests.helpers.models import tiny_bert_config
 
 IDS = torch.tensor([[2, 5, 9, 14, 3, 7, 1], [2, 8, 11, 4, 6, 0, 0]])

@@ -14,8 +14,8 @@ from autopeft.export.peft_format import peft_blockers, write_peft
 from autopeft.methods.attach import apply
 from autopeft.methods.common import Elastic
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, export_module, method_module
-from autopeft.methods.supernet import Supernet
 from autopeft.space.loader import bind_space
+from autopeft.supernet import Supernet
 
 IDS = torch.tensor([[2, 5, 9, 14, 3, 7, 1], [2, 8, 11, 4, 6, 0, 0]])
 MASK = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]])

@@ -6,9 +6,9 @@ import pytest
 
 from autopeft.errors import UserError
 from autopeft.export.peft_format import peft_blockers
+from autopeft.methods.candidate import Candidate
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from autopeft.space.candidate import Candidate
 
 
 def test_every_candidate_is_peft_loadable(tmp_path):

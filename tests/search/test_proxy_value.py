@@ -6,10 +6,10 @@ import math
 import pytest
 
 from autopeft.evaluators.result import OK, EvalResult
+from autopeft.methods.candidate import Candidate
 from autopeft.search import record
 from autopeft.search.proxy import proxy_value
 from autopeft.search.proxy_record import cached_scores, open_proxy_study, record_proxy
-from autopeft.space.candidate import Candidate
 
 
 def test_loss_ranks_by_negated_loss_and_falls_back_to_the_score():

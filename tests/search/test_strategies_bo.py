@@ -89,8 +89,8 @@ def test_mobo_baselines_start_trains_the_expressible_baselines_first(tmp_path):
     """`start="baselines"`: the fitting baselines the space can express are the first trials (so the
     front holds what a user would have picked), then the usual space-filling and acquisition."""
     from autopeft.backbones import load_config
+    from autopeft.methods.candidate import Candidate
     from autopeft.space.baselines import fitted
-    from autopeft.space.candidate import Candidate
     from autopeft.space.loader import bind_space
 
     res = search("tweet_sentiment", budget="0.5%", strategy="mobo", trials=6, seed=0, out=tmp_path / "b",

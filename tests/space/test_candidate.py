@@ -3,7 +3,7 @@ import json
 import pytest
 
 from autopeft.errors import UserError
-from autopeft.space.candidate import Candidate
+from autopeft.methods.candidate import Candidate
 
 
 def test_zero_sizes_dropped_and_equal_configs_hash_equal():

@@ -125,7 +125,7 @@ def load_dir(path: Path, text_cols: list[str] | None = None, label_col: str | No
         if is_dataset_dir(path):
             dd = datasets.load_from_disk(str(path))
         elif is_image_folder(path):
-            from autopeft.evaluators.cache import cache_root
+            from autopeft.evaluators.cache_dir import cache_root
 
             datasets.disable_progress_bars()
             dd = datasets.load_dataset("imagefolder", data_dir=str(path), cache_dir=str(cache_root() / "datasets"))
@@ -146,7 +146,7 @@ def load_hub(repo: str, text_cols: list[str] | None = None, label_col: str | Non
                         "save_to_disk elsewhere and pass its directory as --task DIR")
     import datasets
 
-    from autopeft.evaluators.cache import cache_root
+    from autopeft.evaluators.cache_dir import cache_root
 
     try:
         dd = datasets.load_dataset(repo, cache_dir=str(cache_root() / "datasets"))

@@ -11,7 +11,7 @@ from autopeft.evaluators.tasks.spec import TaskSpec
 
 def embedded_sizes(name: str) -> tuple[TaskSpec, dict[str, int]]:
     """(spec, split sizes) of an embedded task, from a small cache file when its data is unchanged."""
-    from autopeft.evaluators.cache import cache_key, cache_root
+    from autopeft.evaluators.cache_dir import cache_key, cache_root
 
     ref = TaskRef(name)
     path = cache_root() / "sizes" / f"{cache_key(ref.fingerprint())}.json"

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from autopeft.errors import UserError
+from autopeft.methods.candidate import Candidate
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
-from autopeft.space.candidate import Candidate
 
 # shares of the budget: the four first, then finer ones for longer runs
 FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.75, 0.375, 0.03125)

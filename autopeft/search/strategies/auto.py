@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.methods.candidate import Candidate
 from autopeft.search.proxy import plan_for, proxy_value, start_scorer
 from autopeft.search.proxy_record import cached_scores, record_proxy
 from autopeft.search.strategies.base import Context, Proposal
 from autopeft.search.strategies.mobo import MOBOStrategy
-from autopeft.space.candidate import Candidate
 
 # proxies are ranked by their dev loss (see search.proxy.proxy_value and experiments/supernet)
 RANK_BY = "loss"
@@ -65,14 +65,14 @@ class AutoStrategy(MOBOStrategy):
     def _score(self, items: list[tuple[dict[str, Any], Candidate]]) -> None:
         """Proxy-score candidates not yet in the pool (from the record when it has them)."""
         if self.cache is None:
-            self.cache = cached_scores(getattr(self.ctx, "proxy_study", None), RANK_BY)
+            self.cache = cached_scores(self.ctx.proxy_study, RANK_BY)
         todo = [(a, c) for a, c in items if c.key not in self.pool and c.key not in self.cache]
         if todo:
             scorer = self._scorer()
             for i, (a, c) in enumerate(todo):
                 self.ctx.status(f"supernet proxy {i + 1}/{len(todo)}")
                 r = scorer.score([c])[0]
-                record_proxy(getattr(self.ctx, "proxy_study", None), self.ctx.space, c, a, r, self.name,
+                record_proxy(self.ctx.proxy_study, self.ctx.space, c, a, r, self.name,
                              self.ctx.budget)
                 self.cache[c.key] = (proxy_value(r.score, r.metrics, RANK_BY) if r.ok else None, a)
         for a, c in items:

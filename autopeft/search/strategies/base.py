@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 
+from autopeft.methods.candidate import Candidate
 from autopeft.search import record
 from autopeft.search.record import Observation
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 
@@ -56,10 +57,18 @@ class Context:
         return candidate.key not in self.seen
 
 
-class Strategy:
-    """Base class: proposes feasible, unseen candidates. Subclasses override `ask` (and `tell`)."""
+class Strategy(ABC):
+    """Base class: proposes feasible, unseen candidates. Subclasses define `ask` (and may extend
+    `tell`), and declare what the search must know before it starts (the class attributes)."""
 
-    name = "base"
+    name: ClassVar[str] = "base"
+    default_space: ClassVar[str | None] = None  # the recipe's own space (None: the search's default)
+    uses_proxy: ClassVar[bool] = False  # screens with a supernet proxy (the search opens one for it)
+
+    @staticmethod
+    def deviations(fidelity: str) -> list[str]:
+        """How this search departs from the recipe it names, at `fidelity` (written to run.json)."""
+        return []
 
     def __init__(self, ctx: Context, **options: Any):
         self.ctx = ctx
@@ -72,9 +81,9 @@ class Strategy:
         """The Optuna sampler the study is opened with (only Optuna strategies use it to propose)."""
         return optuna.samplers.RandomSampler(seed=seed)
 
+    @abstractmethod
     def ask(self, n: int) -> list[Proposal]:
         """Up to `n` proposals (fewer only when the space is exhausted)."""
-        raise NotImplementedError
 
     def tell(self, observations: list[Observation]) -> None:
         """Learn from finished trials."""
@@ -84,7 +93,7 @@ class Strategy:
         """Restore the state from the record of a resumed search."""
         self.tell(history)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook: most strategies hold nothing)
         """Release what the strategy holds (a supernet's worker); the study loop calls it at the end."""
 
     def info(self) -> dict[str, Any]:

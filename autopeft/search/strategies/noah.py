@@ -67,7 +67,7 @@ class NOAHPaperStrategy(Strategy):
         return out
 
     def _evolve(self) -> list[Scored]:
-        cache = cached_scores(getattr(self.ctx, "proxy_study", None))
+        cache = cached_scores(self.ctx.proxy_study)
 
         def score(batch: list[tuple[dict[str, Any], Any]]) -> list[float]:
             todo = [(a, c) for a, c in batch if c.key not in cache]
@@ -75,7 +75,7 @@ class NOAHPaperStrategy(Strategy):
             if todo:
                 scorer = self._scorer()
                 for (a, c), r in zip(todo, scorer.score([c for _, c in todo]), strict=True):
-                    record_proxy(getattr(self.ctx, "proxy_study", None), self.ctx.space, c, a, r, self.name,
+                    record_proxy(self.ctx.proxy_study, self.ctx.space, c, a, r, self.name,
                                  self.ctx.budget)
                     cache[c.key] = (r.score if r.ok else None, a)
             return [cache[c.key][0] if cache[c.key][0] is not None else -math.inf for _, c in batch]

@@ -10,8 +10,8 @@ from typing import Any
 
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import BackboneDims, dims_from_config, resolve
+from autopeft.methods.candidate import Candidate
 from autopeft.methods.registry import METHODS
-from autopeft.space.candidate import Candidate
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The weight-sharing supernet: one model carrying a space's largest modules; every candidate
 of the space is a slice of it (`Supernet.activate`)."""
 
-from autopeft.methods.supernet.elastic import Supernet
+from autopeft.supernet.elastic import Supernet
 
 __all__ = ["Supernet"]

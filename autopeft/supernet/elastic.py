@@ -11,8 +11,8 @@ from torch import nn
 
 from autopeft.errors import UserError
 from autopeft.methods.attach import AttachedPeft, LayerContext, apply, layers_of
+from autopeft.methods.candidate import Candidate
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
-from autopeft.space.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 # globals that may vary across a supernet's candidates: the prompt length is a slice; any
