@@ -4,44 +4,18 @@ Imports torch, optuna and botorch only when it runs, so `autopeft --help` stays 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from autopeft.search.options import cli_signature
+
 Opt = typer.Option
 
 
-def search(
-    task: Annotated[str | None, Opt("--task", "-t", help="a task name (see `autopeft tasks`), a CSV/JSON/parquet "
-                                    "file, a dataset directory or a hub dataset id")] = None,
-    budget: Annotated[str, Opt(help="PEFT parameters allowed: 0.5%, 0.005 or a count (120k, 1.2M)")] = "0.5%",
-    model: Annotated[str, Opt("--model", "-m", help="minilm (embedded), a local directory or a hub id")] = "minilm",
-    space: Annotated[str | None, Opt(help="a preset (full, autopeft, noah, lora) or a space YAML file "
-                                     "(default: full; autopeft for --strategy autopeft-paper)")] = None,
-    strategy: Annotated[str, Opt(help="mobo, auto, random, tpe, nsga2, adalora, autopeft-paper or noah-paper; "
-                                      "options as NAME:key=value, e.g. mobo:start=baselines")] = "mobo",
-    trials: Annotated[int | None, Opt(help="trained trials to run (default 10, or unlimited with --time-limit)")]
-    = None,
-    time_limit: Annotated[str | None, Opt(help="stop after this long: 90s, 30m, 2h")] = None,
-    fidelity: Annotated[str, Opt(help="smoke|quick|standard|paper and/or steps=N,data=F,eval=M")] = "quick",
-    workers: Annotated[int | None, Opt(help="Ray workers on this machine (trials run in parallel); 1 = in-process")]
-    = None,
-    ray_address: Annotated[str | None, Opt(help="an existing Ray cluster's address")] = None,
-    out: Annotated[Path | None, Opt(help="run directory (default runs/<task>-<date>-<time>)")] = None,
-    seed: Annotated[int, Opt(help="seed of the strategy and of every trial's training")] = 0,
-    baselines: Annotated[bool, Opt(help="also train the hand-designed baselines that fit the budget")] = False,
-    resume: Annotated[Path | None, Opt(help="continue the search in this run directory")] = None,
-    keep_weights: Annotated[str, Opt(help="keep trained PEFT+head weights: none, front or all")] = "front",
-    plot_every: Annotated[int, Opt(help="redraw report/pareto.png every N trials (0: only at the end)")] = 0,
-    data_dir: Annotated[str | None, Opt(help="local data for GLUE tasks (GLUE TSV, save_to_disk, CSV)")] = None,
-    text_cols: Annotated[str | None, Opt(help="text column(s) of a custom task: COL or COL1,COL2")] = None,
-    label_col: Annotated[str | None, Opt(help="label column of a custom task (default label)")] = None,
-    storage: Annotated[str | None, Opt(help="an Optuna storage URL for the study (default: study.db in the run "
-                                       "directory; postgresql://… to share one)")] = None,
-    exportable: Annotated[str | None, Opt(help="peft: search only what HF peft can load (LoRA ranks per layer and "
-                                          "projection; space lora by default)")] = None,
-) -> None:
+def search(**options: Any) -> None:
     """Search hybrid PEFT configurations for TASK within --budget; writes the run directory and prints the front."""
     from rich.console import Console
 
@@ -49,13 +23,15 @@ def search(
 
     console = Console(stderr=True)
     bar = _Bar(console)
-    result = run_search(
-        task, budget=budget, model=model, space=space, strategy=strategy, trials=trials, time_limit=time_limit,
-        fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed, baselines=baselines,
-        resume=resume, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir, text_cols=text_cols,
-        label_col=label_col, storage=storage, exportable=exportable, on_start=bar.start, on_progress=bar.update)
+    result = run_search(**options, on_start=bar.start, on_progress=bar.update)
     bar.stop()
     _print_front(result, Console())
+
+
+# the flags are `SearchOptions`' fields (one place for each option's name, default and help), and --resume
+search.__signature__ = cli_signature([inspect.Parameter(  # type: ignore[attr-defined]
+    "resume", inspect.Parameter.KEYWORD_ONLY, default=None,
+    annotation=Annotated[Path | None, Opt(help="continue the search in this run directory")])])
 
 
 class _Bar:

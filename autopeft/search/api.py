@@ -14,6 +14,7 @@ from autopeft.errors import UserError
 from autopeft.search import record, tables
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.loop import LoopConfig, Progress, StudyLoop, finished_info, plot
+from autopeft.search.options import SearchOptions
 from autopeft.search.proxy_record import open_proxy_study
 from autopeft.search.settings import Settings, resolve_settings
 from autopeft.search.strategies import strategy_class
@@ -36,31 +37,23 @@ class SearchResult:
                 f"hypervolume {self.hypervolume:.4f})")
 
 
-def search(task: str | None = None, *, budget: str | int | float = "0.5%", model: str = "minilm",
-           space: str | None = None, strategy: str = "mobo", trials: int | None = None,
-           time_limit: str | float | None = None, fidelity: str = "quick", workers: int | None = None,
-           ray_address: str | None = None, out: str | Path | None = None, seed: int = 0,
-           baselines: bool = False, resume: str | Path | None = None, keep_weights: str = "front",
-           plot_every: int = 0, data_dir: str | None = None, text_cols: str | None = None,
-           label_col: str | None = None, storage: str | None = None, exportable: str | None = None,
-           strategy_options: dict[str, Any] | None = None, evaluator: Evaluator | None = None,
+def search(task: str | None = None, *, resume: str | Path | None = None, evaluator: Evaluator | None = None,
            on_start: Callable[[Settings], None] | None = None,
-           on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
-    """Search PEFT configurations for `task` within `budget`; returns the trials and the Pareto front.
+           on_progress: Callable[[Progress], None] | None = None, **options: Any) -> SearchResult:
+    """Search PEFT configurations for `task`; returns the trials and the Pareto front.
 
-    `exportable="peft"` searches only what HF peft can load (LoRA ranks per layer and projection by default).
+    `options` are `SearchOptions`' fields (budget="0.5%", model="minilm", strategy="mobo", trials,
+    fidelity="quick", exportable="peft", ...): the same names, defaults and meanings as the CLI's flags.
     `evaluator` replaces the trainer (tests, benchmarks); `resume` continues the run in that directory
     (its run.json gives the settings; `trials`, `time_limit`, `workers` may be changed).
     """
-    strategy, options = parse_strategy(strategy)
-    strategy_options = options | (strategy_options or {})
-    given = {k: v for k, v in dict(
-        task=task, budget=budget, model=model, space=space, strategy=strategy, trials=trials,
-        time_limit=time_limit, fidelity=fidelity, workers=workers, ray_address=ray_address, out=out, seed=seed,
-        baselines=baselines, keep_weights=keep_weights, plot_every=plot_every, data_dir=data_dir,
-        text_cols=text_cols, label_col=label_col, storage=storage, exportable=exportable,
-        strategy_options=strategy_options or {}).items()}
-    s = resolve_settings(given, resume, synthetic=evaluator is not None)
+    try:
+        opts = SearchOptions(task=task, **options)
+    except TypeError as exc:  # an option that does not exist
+        raise UserError(f"autopeft.search: {exc}") from None
+    strategy, from_name = parse_strategy(opts.strategy)
+    opts.strategy, opts.strategy_options = strategy, from_name | opts.strategy_options
+    s = resolve_settings(opts.as_settings(), resume, synthetic=evaluator is not None)
     cls = strategy_class(s.strategy)
     own = evaluator is None
     if own:

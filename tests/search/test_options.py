@@ -1,0 +1,39 @@
+"""The search options are stated once: the CLI's flags are SearchOptions' fields, and the Python
+entry point refuses a name that is not one."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from autopeft.errors import UserError
+from autopeft.search.api import search
+from autopeft.search.options import SearchOptions
+
+
+def _help() -> str:
+    code = "from autopeft.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code, "search", "--help"], capture_output=True, text=True,
+                          env={"COLUMNS": "200", "PATH": ""}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_every_option_is_a_flag_with_its_help():
+    text = _help()
+    for f in dataclasses.fields(SearchOptions):
+        flag = "--" + f.name.replace("_", "-")
+        if f.metadata["cli"] is False:
+            assert flag not in text
+            continue
+        assert flag in text, flag
+        assert max(f.metadata["help"].split(), key=len) in text  # its help, not some other's
+    assert "--resume" in text
+
+
+def test_an_unknown_option_is_one_line_not_a_traceback():
+    with pytest.raises(UserError, match="budgett"):
+        search("tweet_sentiment", budgett="1%")
