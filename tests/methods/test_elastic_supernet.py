@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from autopeft.errors import UserError
-from autopeft.methods.attach import apply
 from autopeft.space.loader import bind_space
 from autopeft.supernet import Supernet
 from tests.helpers.models import tiny_bert_config
+from tests.helpers.supernet import assert_slice_matches_plain
 
 IDS = torch.tensor([[2, 5, 9, 14, 3, 7, 1], [2, 8, 11, 4, 6, 0, 0]])
 MASK = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]])
@@ -34,24 +34,10 @@ def test_random_full_candidates_match_plain_models_with_sliced_weights():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     rng = random.Random(0)
+    fresh = _model().state_dict()
     for _ in range(25):
         _, cand = bound.sample(rng)
-        net.activate(cand)
-        elastic = supermodel(input_ids=IDS, attention_mask=MASK).logits
-        assert net.active_params() == bound.params(cand), cand
-        peft = apply(plain, cand)
-        try:
-            state = net.sub_state_dict()
-            params = dict(plain.named_parameters())
-            assert set(state) == {n for n, p in params.items() if p.requires_grad}
-            with torch.no_grad():
-                for name, tensor in state.items():
-                    params[name].copy_(tensor)
-            out = plain(input_ids=IDS, attention_mask=MASK).logits
-            torch.testing.assert_close(out, elastic, atol=1e-5, rtol=1e-4)
-        finally:
-            peft.detach()
-            plain.load_state_dict(_model().state_dict())
+        assert_slice_matches_plain(net, bound, cand, plain, fresh, {"input_ids": IDS, "attention_mask": MASK})
 
 
 def test_supernet_refuses_varying_globals(tmp_path):

@@ -16,24 +16,12 @@ from autopeft.methods.common import Elastic
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, export_module, method_module
 from autopeft.space.loader import bind_space
 from autopeft.supernet import Supernet
+from tests.helpers.supernet import assert_slice_matches_plain
 
 IDS = torch.tensor([[2, 5, 9, 14, 3, 7, 1], [2, 8, 11, 4, 6, 0, 0]])
 MASK = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]])
 PEFT_FUNCTIONS = ("peft_config", "peft_copy", "peft_check")
 ADAPTERS_FUNCTIONS = ("adapters_configs", "adapters_tensors")
-
-
-@pytest.fixture(scope="module")
-def backbone(tmp_path_factory) -> str:
-    """A 2-layer BERT (hidden 32) saved like a hub checkpoint: the peft round trip loads it by path."""
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                        vocab_size=120, max_position_embeddings=64)
-    path = tmp_path_factory.mktemp("backbone")
-    BertModel(config).save_pretrained(path)
-    return str(path)
 
 
 def _model(backbone: str):
@@ -99,26 +87,13 @@ def test_every_method_is_elastic_in_a_supernet(method, backbone):
     net = Supernet(supermodel, bound)
     assert all(isinstance(s.module, Elastic) for s in net.slots) and net.slots
     _perturb(net.parameters())
-    rng, seen = random.Random(0), 0
+    rng, seen, fresh = random.Random(0), 0, _model(backbone).state_dict()
     for _ in range(6):
         _, cand = bound.sample(rng)
         if cand is None or cand.is_empty():
             continue
         seen += 1
-        net.activate(cand)
-        assert net.active_params() == bound.params(cand), cand
-        peft = apply(plain, cand)
-        try:
-            state = net.sub_state_dict()
-            params = dict(plain.named_parameters())
-            assert set(state) == {n for n, p in params.items() if p.requires_grad}
-            with torch.no_grad():
-                for name, tensor in state.items():
-                    params[name].copy_(tensor)
-            torch.testing.assert_close(_logits(plain), _logits(supermodel), atol=1e-5, rtol=1e-4)
-        finally:
-            peft.detach()
-            plain.load_state_dict(_model(backbone).state_dict())
+        assert_slice_matches_plain(net, bound, cand, plain, fresh, {"input_ids": IDS, "attention_mask": MASK})
     assert seen
 
 
