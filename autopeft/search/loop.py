@@ -87,10 +87,7 @@ class StudyLoop:
         for study in (self.study, self.bstudy):
             if study is None:
                 continue
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-                study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-                study._storage.set_trial_user_attr(t._trial_id, "reason", "the search stopped while it ran")
-                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            record.interrupt(study)
         trials = self.study.get_trials(deepcopy=False)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
         for t in trials:

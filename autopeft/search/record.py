@@ -111,10 +111,12 @@ def start(trial: Trial, candidate: Candidate, space: BoundSpace, strategy: str, 
 
 def create_running(study: optuna.Study, params: dict[str, Any] | None, space: BoundSpace,
                    attrs: dict[str, Any]) -> Trial:
-    """A RUNNING trial with fixed parameters and attributes written in one transaction.
+    """A RUNNING trial with fixed parameters and attributes, written in one storage transaction.
 
-    (`enqueue_trial` + `ask` writes every parameter in its own commit: slow with 100+ genes.)
-    """
+    The one use of Optuna's storage API, on purpose: the public route (`enqueue_trial` + `ask` with
+    the space's distributions) commits each parameter separately, so a search killed while it asks
+    leaves a trial with part of its parameters, which resume cannot use
+    (tests/search/test_resume.py::test_sigkill_then_resume failed that way when tried)."""
     dists = distributions(space) if params else {}
     template = FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
                            datetime_complete=None, params=dict(params or {}), distributions=dists,
@@ -161,13 +163,33 @@ def reject(study: optuna.Study, trial: Trial, candidate: Candidate | None, space
     study.tell(trial, state=TrialState.PRUNED)
 
 
+INTERRUPTED_REASON = "the search stopped while it ran"
+
+
 def status_of(t: FrozenTrial) -> str:
-    """The trials.csv state of a stored trial (RUNNING in storage: a search that was killed)."""
+    """The trials.csv state of a stored trial (RUNNING in storage: a search that was killed; failed
+    while its record still says running: interrupted, told FAIL by `interrupt`)."""
     if t.state == TrialState.RUNNING:
         return "running"
     if t.state == TrialState.WAITING:
         return "waiting"
-    return str(t.user_attrs.get("status", t.state.name.lower()))
+    status = str(t.user_attrs.get("status", t.state.name.lower()))
+    return "interrupted" if t.state == TrialState.FAIL and status == "running" else status
+
+
+def reason_of(t: FrozenTrial) -> str | None:
+    """Why a trial did not complete (None when it did)."""
+    return t.user_attrs.get("reason") or (INTERRUPTED_REASON if status_of(t) == "interrupted" else None)
+
+
+def interrupt(study: optuna.Study) -> None:
+    """Tell FAIL every trial a killed search left RUNNING (or enqueued and never asked for): its
+    record still says running, which `status_of` reads as interrupted. Public API only: a waiting
+    trial is popped with `ask` first, so no later `ask` can take its stale parameters."""
+    for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        study.tell(study.ask(), state=TrialState.FAIL)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
 
 
 def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation | None:

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from autopeft.pareto import non_dominated
-from autopeft.search.record import status_of
+from autopeft.search.record import reason_of, status_of
 
 COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",
            "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
@@ -26,7 +26,7 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[
             "metric": u.get("metric"), "score": u.get("score"), "test_score": extra.get(f"test:{t.number}"),
             "peft_params": u.get("peft_params"), "peft_pct": u.get("peft_pct"), "head_params": u.get("head_params"),
             "train_params": u.get("train_params"), "wall_s": u.get("wall_s"), "peak_mem_mb": u.get("peak_mem_mb"),
-            "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": u.get("reason"),
+            "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": reason_of(t),
             "summary": u.get("summary", ""), "candidate": u.get("candidate", ""), "recipe": u.get("recipe", ""),
             "origin": u.get("origin", ""), "allocation_of": u.get("allocation_of")}
 

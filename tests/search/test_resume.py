@@ -9,6 +9,7 @@ import time
 
 import optuna
 
+from autopeft.search import record
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 from tests.helpers.data import completed_trials
@@ -65,7 +66,8 @@ def test_sigkill_then_resume(tmp_path, small_space):
         assert after[number].values == values and after[number].user_attrs["candidate"] == cand
     # the interrupted trial was marked and run again
     for number in running:
-        assert after[number].user_attrs["status"] == "interrupted"
+        assert record.status_of(after[number]) == "interrupted" and after[number].state.name == "FAIL"
+        assert record.reason_of(after[number]) == record.INTERRUPTED_REASON
         reruns = [t for t in study.trials if t.user_attrs.get("rerun_of") == number]
         assert len(reruns) == 1 and reruns[0].user_attrs["candidate"] == after[number].user_attrs["candidate"]
     counted = res.trials["state"].isin(["complete", "failed"]).sum()
