@@ -199,11 +199,25 @@ def queue(cfg: Config, base: Path) -> list[Step]:
     """The config's steps in order of priority (later steps may only exist once earlier ones are done)."""
     steps = search_steps(cfg, base, "mobo", []) if "mobo" in VARIANTS else []
     steps += baseline_steps(cfg, base)
+    variants = [(label, extra) for label, extra in SEARCHES[1:] if label in VARIANTS]
+    if not expressible_baselines(cfg):  # baselines first with none to start from is the default search
+        variants = [(label, extra) for label, extra in variants if label != "warm"]
     for seed in SEARCH_SEEDS:  # seed by seed, so every variant has a first result early
-        for label, extra in SEARCHES[1:]:
-            if label in VARIANTS:
-                steps += search_steps(cfg, base, label, extra, seeds=(seed,))
+        for label, extra in variants:
+            steps += search_steps(cfg, base, label, extra, seeds=(seed,))
     return steps
+
+
+def expressible_baselines(cfg: Config) -> list[str]:
+    """The fitting baselines the default space can express: what `mobo:start=baselines` starts with."""
+    from autopeft.backbones import load_config
+    from autopeft.space.baselines import fitted
+    from autopeft.space.budget import parse_budget
+    from autopeft.space.loader import bind_space
+
+    bound = bind_space("full", load_config(cfg.model), 2)
+    budget = parse_budget(cfg.budget, bound.dims.backbone_params)
+    return [name for name, cand in fitted(bound.dims, budget) if bound.assignment_of(cand) is not None]
 
 
 def _threads() -> list[str]:
