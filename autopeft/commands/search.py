@@ -44,7 +44,7 @@ class _Bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         what = "resuming" if s.resumed else "search"
-        self.console.print(f"[bold]{what}[/bold] {s.run_dir}  ({s.strategy}, space {s.bound.name}, budget "
+        self.console.print(f"[bold]{what}[/bold] {s.run_dir}  ({s.options.strategy}, space {s.bound.name}, budget "
                            f"{s.budget_params:,} PEFT params, fidelity {s.fidelity}, {s.trials} trials)")
         self.progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=self.console)

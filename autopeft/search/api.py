@@ -54,7 +54,7 @@ def search(task: str | None = None, *, resume: str | Path | None = None, evaluat
     strategy, from_name = parse_strategy(opts.strategy)
     opts.strategy, opts.strategy_options = strategy, from_name | opts.strategy_options
     s = resolve_settings(opts.as_settings(), resume, synthetic=evaluator is not None)
-    cls = strategy_class(s.strategy)
+    cls = strategy_class(s.options.strategy)
     own = evaluator is None
     if own:
         from autopeft.search.runner import make_evaluator
@@ -94,23 +94,24 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
     bound.num_labels = evaluator.num_labels or bound.num_labels
     s.chance = float(evaluator.chance) if s.chance is None else s.chance
     storage = record.make_storage(s.storage)
-    study = record.open_study(s.storage, sampler=cls.sampler(s.seed, s.strategy_options), storage=storage)
-    bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if s.baselines else None
-    ctx = Context(bound, s.budget_params, study, s.fidelity, s.seed, s.chance)
+    o = s.options
+    study = record.open_study(s.storage, sampler=cls.sampler(o.seed, o.strategy_options), storage=storage)
+    bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if o.baselines else None
+    ctx = Context(bound, s.budget_params, study, s.fidelity, o.seed, s.chance)
     if cls.uses_proxy:
         ctx.proxy_study = open_proxy_study(s.storage, storage)
         ctx.proxy_factory = _proxy_factory(evaluator, s)
     try:
-        strat = cls(ctx, **s.strategy_options)
+        strat = cls(ctx, **s.options.strategy_options)
     except (TypeError, ValueError) as exc:  # an option the strategy does not take, or a bad value
-        raise UserError(f"--strategy {s.strategy}: {exc}") from None
+        raise UserError(f"--strategy {s.options.strategy}: {exc}") from None
     info = s.run_info() | {"strategy_info": strat.info(), "metric": evaluator.metric,
                            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tables.write_run_json(s.run_dir, info)
     if on_start:
         on_start(s)
-    cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, s.workers), s.seed, s.keep_weights,
-                     s.plot_every, s.fitted_baselines() if s.baselines else [])
+    cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, o.workers or 1), o.seed, o.keep_weights,
+                     o.plot_every, s.fitted_baselines() if o.baselines else [])
     loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study)
     status = "interrupted"
     try:
@@ -124,7 +125,7 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
         info |= finished_info(loop) | {"status": status, "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}
         tables.write_run_json(s.run_dir, info)
     loop._refresh()
-    if s.plot_every:
+    if s.options.plot_every:
         plot(str(s.run_dir))
     df = loop.frame
     return SearchResult(s.run_dir, df, tables.front_frame(df), loop.progress.hypervolume, loop.stop_reason, info)

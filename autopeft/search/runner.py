@@ -28,16 +28,17 @@ class RunnerEvaluator:
         from autopeft.evaluators.worker import WorkerSpec
 
         self.s = s
-        self.ref = task_ref(s.task, s.data_dir, s.text_cols, s.label_col)
+        self.ref = task_ref(s.options.task, s.options.data_dir, s.options.text_cols, s.options.label_col)
         self.fidelity = parse_fidelity(s.fidelity)
-        self.keep_state = s.keep_weights != "none"
-        self.workers = max(1, s.workers or 1)
-        spec = WorkerSpec(task=self.ref, model=s.model)
-        self.runner = make_runner(spec, self.workers, s.ray_address)
+        self.keep_state = s.options.keep_weights != "none"
+        self.workers = max(1, s.options.workers or 1)
+        spec = WorkerSpec(task=self.ref, model=s.options.model)
+        self.runner = make_runner(spec, self.workers, s.options.ray_address)
         if isinstance(self.runner, InProcessRunner):
             task = self.runner.worker.task  # loads the backbone and the data now, with clear errors
         else:
-            task = encode_task(self.ref, resolve_model_path(s.model), load_config(s.model), spec.max_length)
+            model = s.options.model
+            task = encode_task(self.ref, resolve_model_path(model), load_config(model), spec.max_length)
         self.task = task
         self.metric = task.spec.metric
         self.num_labels = task.spec.num_labels
@@ -117,9 +118,9 @@ class RunnerEvaluator:
                 from autopeft.backbones import load_task_model
 
                 s = self.task.spec
-                self._model = load_task_model(self.s.model, s.num_labels, s.problem_type)
+                self._model = load_task_model(self.s.options.model, s.num_labels, s.problem_type)
             model = self._model
-        meta = {"backbone": self.s.model, "task": self.s.task, "fidelity": self.s.fidelity,
+        meta = {"backbone": self.s.options.model, "task": self.s.options.task, "fidelity": self.s.fidelity,
                 "id2label": list(self.task.spec.label_names), "problem_type": self.task.spec.problem_type}
         return trial_metadata(model, candidate, state, meta)
 
@@ -128,7 +129,7 @@ class RunnerEvaluator:
         from autopeft.evaluators.worker import WorkerSpec
         from autopeft.search.proxy import SupernetProxy
 
-        spec = WorkerSpec(task=self.ref, model=self.s.model)
+        spec = WorkerSpec(task=self.ref, model=self.s.options.model)
         return SupernetProxy(spec, space, budget, plan, seed, checkpoint_dir)
 
     def close(self) -> None:

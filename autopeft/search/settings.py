@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from autopeft.errors import UserError
 from autopeft.methods.candidate import Candidate
+from autopeft.search.options import SearchOptions
 from autopeft.search.record import storage_url
 from autopeft.search.weights import KEEP
 from autopeft.space.space import BoundSpace
@@ -46,7 +47,7 @@ def parse_duration(text: str | float | int | None) -> float | None:
 class Settings:
     """Everything a search needs, checked."""
 
-    opts: dict[str, Any]  # the options as given (after resume merging), JSON-able
+    options: SearchOptions  # as given (after resume merging), checked
     run_dir: Path
     bound: BoundSpace
     budget_params: int
@@ -58,11 +59,12 @@ class Settings:
     chance: float | None = None
     deviations: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        opts = self.__dict__.get("opts", {})
-        if name in opts:
-            return opts[name]
-        raise AttributeError(name)
+    synthetic: bool = False  # scored by a stand-in evaluator (tests, benchmarks), recorded in run.json
+
+    @property
+    def opts(self) -> dict[str, Any]:
+        """The options as run.json's `settings` record them (what a resume starts from)."""
+        return self.options.as_settings() | {"synthetic": self.synthetic}
 
     def fitted_baselines(self) -> list[tuple[str, Candidate]]:
         """The hand-designed baselines that fit the budget (smaller versions where needed)."""
@@ -143,10 +145,12 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     run_dir = run_dir.resolve()
     storage = opts.get("storage") or storage_url(str(run_dir))
     opts["storage"] = opts.get("storage")
-    opts["synthetic"] = synthetic
     deviations += cls.deviations(fidelity)
-    return Settings(opts, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
-                    deviations=deviations)
+    opts.pop("synthetic", None)
+    known = {f.name for f in fields(SearchOptions)}
+    options = SearchOptions(**{k: v for k, v in opts.items() if k in known})  # an older run.json may hold more
+    return Settings(options, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
+                    deviations=deviations, synthetic=synthetic)
 
 
 def default_run_dir(task: str) -> Path:
