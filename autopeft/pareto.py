@@ -76,7 +76,8 @@ def front_steps(front: pd.DataFrame, x: str = "peft_pct", right: float | None = 
     import pandas as pd
 
     pts = front.dropna(subset=[x, "score"]).sort_values(x)
-    xs, ys = [], []
+    xs: list[float] = []
+    ys: list[float] = []
     for i, (px, py) in enumerate(zip(pts[x], pts["score"], strict=True)):
         if i:
             xs.append(px)

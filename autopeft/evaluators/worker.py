@@ -90,7 +90,7 @@ class Worker:
         from autopeft.evaluators.result import FAILED
 
         try:
-            recipe = Recipe.from_json(job.recipe)
+            recipe = Recipe.from_json(job.recipe or "")
         except Exception as exc:
             return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, fidelity=job.fidelity.label(),
                               reason=f"bad recipe: {exc}")

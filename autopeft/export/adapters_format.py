@@ -51,7 +51,7 @@ def adapter_config(peft, model_class: str) -> dict:
 def adapter_tensors(peft) -> dict[str, torch.Tensor]:
     """Our tensors under adapters' key names (BERT-like layout; each method's `adapters_tensors`)."""
     exporters = [export_module(m).adapters_tensors for m in adapters_methods(peft.candidate)]
-    out = {}
+    out: dict[str, torch.Tensor] = {}
     for name, module in peft.model.named_modules():
         for tensors in exporters:
             out |= tensors(name, module, peft.anatomy, NAME)

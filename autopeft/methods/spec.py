@@ -56,11 +56,12 @@ class MethodSpec:
             return f"{self.name} has nothing to attach to on {dims.family}"
         return None
 
-    def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: MethodGlobals) -> int:
+    # `glob` is the method's own `Globals` (a MethodGlobals subclass), hence Any in these signatures
+    def layer_params(self, options: dict[str, int], dims: BackboneDims, glob: Any) -> int:
         """Exported parameters of this method in one layer (what the budget counts)."""
         raise NotImplementedError
 
-    def layer_train_extra(self, options: dict[str, int], dims: BackboneDims, glob: MethodGlobals) -> int:
+    def layer_train_extra(self, options: dict[str, int], dims: BackboneDims, glob: Any) -> int:
         """Parameters trained in one layer on top of the exported ones (e.g. a reparam MLP)."""
         return 0
 

@@ -238,7 +238,7 @@ def _number(value: Any) -> float | None:
     return out if out == out else None  # NaN is no number here
 
 
-def _mode(series: pd.Series | None, exclude: set[str] = frozenset()) -> str | None:
+def _mode(series: pd.Series | None, exclude: set[str] | frozenset[str] = frozenset()) -> str | None:
     if series is None:
         return None
     values = series.dropna().astype(str)

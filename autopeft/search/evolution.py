@@ -61,7 +61,7 @@ def evolve(space: BoundSpace, budget: int, score: Callable[[list[tuple[dict[str,
         for (a, c), s in zip(batch, score(batch), strict=True):
             scored.append((s, a, c))
 
-    population = []
+    population: list[tuple[dict[str, Any], Candidate]] = []
     for _ in range(cfg.population * cfg.max_tries):
         if len(population) >= cfg.population:
             break

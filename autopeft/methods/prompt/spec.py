@@ -36,7 +36,7 @@ class PromptSpec(MethodSpec):
     colour = "#56B4E9"
 
     def elastic_size(self, size: int, glob: dict[str, Any]) -> int | None:
-        return self.globals_from(glob).length  # the slot is on/off; the length (a global) slices
+        return PromptGlobals(**glob).length  # the slot is on/off; the length (a global) slices
 
     def peft_blockers(self, candidate: Any) -> list[str]:
         return ["prompt tokens (peft prepends them to the input embeddings, where they get position embeddings "

@@ -65,7 +65,7 @@ class AdaLoRAStrategy(Strategy):
 
     def ask(self, n: int) -> list[Proposal]:
         """Plain-LoRA retrains of allocations found, then AdaLoRA at the next budget share."""
-        out = []
+        out: list[Proposal] = []
         while len(out) < n:
             if self.pending:
                 number, cand = self.pending.pop(0)

@@ -104,7 +104,7 @@ class AutoStrategy(MOBOStrategy):
         if smallest is not None:
             fixed.append(smallest)
         seen = {c.key for _, c in fixed}
-        draws = []
+        draws: list[tuple[dict[str, Any], Candidate]] = []
         for _ in range(k * self.options["draw"] * 20):
             if len(draws) >= k * self.options["draw"]:
                 break
