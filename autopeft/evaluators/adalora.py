@@ -16,12 +16,13 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
 from torch import nn
 
+from autopeft.backbones import hf_config
 from autopeft.errors import UserError
 from autopeft.evaluators.fidelity import HEAD_LR
 
@@ -56,14 +57,23 @@ class Recipe:
         return cls(**data)
 
 
-def schedule(total_steps: int) -> dict[str, int]:
+class Schedule(TypedDict):
+    """AdaLoRA's schedule, in `AdaLoraConfig`'s own argument names."""
+
+    tinit: int
+    tfinal: int
+    deltaT: int
+    total_step: int
+
+
+def schedule(total_steps: int) -> Schedule:
     """`tinit`, `tfinal`, `deltaT`, `total_step` for a run of `total_steps` (peft needs tinit + tfinal below it)."""
     tinit = max(1, round(TINIT * total_steps))
     tfinal = max(1, round(TFINAL * total_steps))
     if tinit + tfinal >= total_steps:
         raise UserError(f"AdaLoRA needs more than {tinit + tfinal} training steps (got {total_steps})")
-    return {"tinit": tinit, "tfinal": tfinal, "deltaT": max(1, round(DELTA_T * total_steps)),
-            "total_step": total_steps}
+    return Schedule(tinit=tinit, tfinal=tfinal, deltaT=max(1, round(DELTA_T * total_steps)),
+                    total_step=total_steps)
 
 
 @dataclass
@@ -81,7 +91,7 @@ def targets(model: nn.Module, slots: tuple[str, ...], layers: tuple[int, ...] | 
     from autopeft.methods.anatomy import resolve
     from autopeft.methods.attach import layers_of
 
-    anatomy = resolve(model.config.to_dict())
+    anatomy = resolve(hf_config(model).to_dict())
     names = {id(m): n for n, m in model.named_modules()}
     out = []
     for i, layer in enumerate(layers_of(model, anatomy)):
@@ -91,6 +101,9 @@ def targets(model: nn.Module, slots: tuple[str, ...], layers: tuple[int, ...] | 
             paths = anatomy.ffn_in if slot == "ffn_in" else (getattr(anatomy, slot),)
             for path in paths:
                 linear = layer.get_submodule(path)
+                if not isinstance(linear, nn.Linear):
+                    raise UserError(f"AdaLoRA adapts linear projections; {names[id(linear)]} is a "
+                                    f"{type(linear).__name__}")
                 out.append(Target(names[id(linear)], i, slot, linear.in_features + linear.out_features))
     return out
 
@@ -133,7 +146,7 @@ class AdaLoRARun:
         from autopeft.methods.attach import layers_of
 
         self.recipe = recipe
-        self.num_layers = len(layers_of(model, resolve(model.config.to_dict())))
+        self.num_layers = len(layers_of(model, resolve(hf_config(model).to_dict())))
         self.targets = targets(model, recipe.slots, recipe.layers)
         self.total_ranks = rank_budget(recipe, self.targets)
         self.init_r = initial_rank(recipe, self.total_ranks, len(self.targets))
@@ -150,19 +163,29 @@ class AdaLoRARun:
         # peft's target_r is an integer average per matrix; a budget below one rank per matrix (small
         # budgets, where most matrices get none) needs the allocator's total set directly
         self.allocator.target_bgt = self.total_ranks
-        for name, p in self.peft.base_model.model.named_parameters():
+        for name, p in self.inner.named_parameters():
             if name.split(".")[0] in head:
                 p.requires_grad_(True)
         self.head = head
         lora = [p for n, p in self.peft.named_parameters() if "lora_" in n]
-        heads = [p for n, p in self.peft.base_model.model.named_parameters() if n.split(".")[0] in head]
+        heads = [p for n, p in self.inner.named_parameters() if n.split(".")[0] in head]
         self.optimizer = torch.optim.AdamW([{"params": lora, "lr": lr, "name": "lora"},
                                             {"params": heads, "lr": head_lr, "name": "head"}], weight_decay=0.0)
         self.trimmed = 0
 
     @property
+    def tuner(self) -> Any:
+        """peft's AdaLoraModel (its `update_and_allocate` and allocator are not typed by peft)."""
+        return self.peft.base_model
+
+    @property
+    def inner(self) -> nn.Module:
+        """The adapted copy of the task model, under peft's wrappers."""
+        return self.peft.get_base_model()
+
+    @property
     def allocator(self) -> Any:
-        return self.peft.base_model.rankallocator
+        return self.tuner.rankallocator
 
     @property
     def config(self) -> Any:
@@ -171,7 +194,7 @@ class AdaLoRARun:
     def after_step(self, step: int) -> None:
         """peft's `update_and_allocate`, every step; the final allocation is fitted to the budget."""
         scores = self._triplet_scores() if step == self.final_step else None
-        self.peft.base_model.update_and_allocate(step)
+        self.tuner.update_and_allocate(step)
         if scores is not None:
             self._fit(scores)
 
@@ -179,7 +202,7 @@ class AdaLoRARun:
         """Each singular value's importance, as peft's allocator ranks them (E's score plus the mean
         scores of its row of A and column of B). Taken before the final allocation, which resets them."""
         al, out = self.allocator, {}
-        for n, _ in self.peft.base_model.model.named_parameters():
+        for n, _ in self.inner.named_parameters():
             if "lora_E.default" in n and n in al.exp_avg_ipt:
                 a, b = n.replace("lora_E", "lora_A"), n.replace("lora_E", "lora_B")
                 ab = torch.cat([al._element_score(a).mean(dim=1, keepdim=True),
@@ -196,13 +219,13 @@ class AdaLoRARun:
         key_of = {self._module(k): k for k in pattern}
         kept = sorted((float(scores[n][i]), n, i) for n in scores
                       for i, on in enumerate(pattern[key_of[self._module(n)]]) if on)
-        while kept and count(self.candidate_from(pattern), self.peft.base_model.model).peft_params \
+        while kept and count(self.candidate_from(pattern), self.inner).peft_params \
                 > self.recipe.target_params:
             _, n, i = kept.pop(0)
             pattern[key_of[self._module(n)]][i] = False
             self.trimmed += 1
         self.config.rank_pattern = pattern
-        self.allocator.mask_using_rank_pattern(self.peft.base_model.model, pattern)
+        self.allocator.mask_using_rank_pattern(self.inner, pattern)
 
     @staticmethod
     def _module(param_name: str) -> str:
@@ -223,18 +246,23 @@ class AdaLoRARun:
     @torch.no_grad()
     def export_to(self, model: nn.Module, attached: Any) -> None:
         """Copy the kept ranks into our LoRA modules attached to `model` (A ← λ·A·scale, B ← B) and the head."""
-        inner = self.peft.base_model.model
+        from autopeft.methods.lora.module import LoRA
+
+        inner = self.inner
         pattern = self.config.rank_pattern
         masks = {self._module(k): torch.tensor([bool(x) for x in v]) for k, v in pattern.items()}
         for t in self.targets:
             keep = masks[t.name]
             if not keep.any():
                 continue
-            src = inner.get_submodule(t.name)
+            # peft's SVDLinear: its lora_* containers are keyed by adapter name (typed loosely by peft)
+            src: Any = inner.get_submodule(t.name)
             scale = float(src.scaling["default"] / (src.ranknum["default"] + 1e-5))
             a = src.lora_A["default"][keep] * src.lora_E["default"][keep] * scale
             b = src.lora_B["default"][:, keep]
-            dst = model.get_submodule(t.name).autopeft_lora
+            dst = model.get_submodule(f"{t.name}.autopeft_lora")
+            if not isinstance(dst, LoRA):
+                raise RuntimeError(f"{t.name} carries no LoRA of ours to copy AdaLoRA's ranks into")
             dst.A.weight.zero_()
             dst.B.weight.zero_()
             dst.A.weight[: a.shape[0]] = a / dst.scaling

@@ -50,16 +50,18 @@ def collate(task: EncodedTask, split: EncodedSplit, index: np.ndarray, pad_to: i
         std = torch.tensor(task.pixel_std[:c] if len(task.pixel_std) >= c else task.pixel_std * c)
         pixels = (pixels - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
         return {"pixel_values": pixels, "labels": labels}
-    starts, ends = split.offsets[index], split.offsets[index + 1]
+    token_ids, offsets = split.text()
+    starts, ends = offsets[index], offsets[index + 1]
     width = int((ends - starts).max()) if pad_to is None else pad_to
     ids = np.full((len(index), width), task.pad_id, dtype=np.int64)
     mask = np.zeros((len(index), width), dtype=np.int64)
-    types = np.zeros((len(index), width), dtype=np.int64) if split.type_ids is not None else None
+    type_ids = split.type_ids
+    types = np.zeros((len(index), width), dtype=np.int64) if type_ids is not None else None
     for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        ids[row, : e - s] = split.ids[s:e]
+        ids[row, : e - s] = token_ids[s:e]
         mask[row, : e - s] = 1
-        if types is not None:
-            types[row, : e - s] = split.type_ids[s:e]
+        if types is not None and type_ids is not None:
+            types[row, : e - s] = type_ids[s:e]
     batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask), "labels": labels}
     if types is not None:
         batch["token_type_ids"] = torch.from_numpy(types)

@@ -102,7 +102,7 @@ def encode_images(ds: Any, size: int, channels: int) -> EncodedSplit:
         img = item if isinstance(item, Image.Image) else Image.fromarray(np.asarray(item, dtype=np.uint8))
         img = img.convert("L" if channels == 1 else "RGB")
         if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
         arr = np.asarray(img)
         out[i] = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
     return EncodedSplit(np.asarray(ds[LABEL], dtype=np.int64), pixels=out)

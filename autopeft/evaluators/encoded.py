@@ -29,17 +29,24 @@ class EncodedSplit:
             return np.ones(len(self), dtype=np.int64)
         return np.diff(self.offsets)
 
+    def text(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(ids, offsets)` of a text split (an image split has neither)."""
+        if self.ids is None or self.offsets is None:
+            raise ValueError("an image split has no token ids")
+        return self.ids, self.offsets
+
     def select(self, index: np.ndarray) -> EncodedSplit:
         """A new split holding the examples at `index`, in that order."""
         index = np.asarray(index, dtype=np.int64)
         if self.pixels is not None:
             return EncodedSplit(self.labels[index], pixels=self.pixels[index])
-        starts, ends = self.offsets[index], self.offsets[index + 1]
+        ids, offsets = self.text()
+        starts, ends = offsets[index], offsets[index + 1]
         pieces = [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
         flat = np.concatenate(pieces) if pieces else np.array([], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        new_offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
         type_ids = self.type_ids[flat] if self.type_ids is not None else None
-        return EncodedSplit(self.labels[index], self.ids[flat], offsets, type_ids)
+        return EncodedSplit(self.labels[index], ids[flat], new_offsets, type_ids)
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The arrays to store (safetensors keys)."""

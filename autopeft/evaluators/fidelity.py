@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from autopeft.errors import UserError
 
@@ -59,7 +60,7 @@ _FIELDS = {"steps": int, "epochs": float, "data": float, "eval": int, "batch": i
 def parse_fidelity(text: str) -> Fidelity:
     """A Fidelity from `smoke|quick|standard|paper` and/or `key=value` overrides, comma-separated."""
     fid = PRESETS["quick"]
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each value parsed by its field's own type in _FIELDS
     named = None
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if "=" not in part:

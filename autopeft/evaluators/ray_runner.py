@@ -72,7 +72,7 @@ class RayRunner:
             self._owns_ray = True
         else:
             self._owns_ray = False
-        self._actor_cls = ray.remote(num_cpus=cpus, num_gpus=gpus_per_worker)(actor_body)
+        self._actor_cls: Any = ray.remote(num_cpus=cpus, num_gpus=gpus_per_worker)(actor_body)
         self.actors = [self._new_actor() for _ in range(workers)]
 
     def _new_actor(self) -> Any:

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autopeft.backbones import backbone_module
+
 # Config keys that describe the task, training or runtime, not the backbone's architecture.
 _TASK_KEYS = frozenset({
     "id2label", "label2id", "num_labels", "problem_type", "finetuning_task", "architectures",
@@ -35,7 +37,7 @@ def config_hash(config: Any) -> str:
 
 def weights_hash(model: nn.Module, exclude: Iterable[str] = ()) -> str:
     """SHA-256 (16 hex digits) of the backbone's tensors (`model.base_model`), by name, dtype and bytes."""
-    backbone = model.base_model
+    backbone = backbone_module(model)
     prefix = _prefix_of(model, backbone)
     skip = {n[len(prefix):] if n.startswith(prefix) else n for n in exclude}
     digest = hashlib.sha256()

@@ -7,14 +7,18 @@ model itself (`.`), so `autopeft.export.native.load_pretrained(DIR)` rebuilds th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 
+if TYPE_CHECKING:
+    from autopeft.methods.candidate import Candidate
 
-def split_candidate(candidate) -> tuple[list[str], object | None]:
+
+def split_candidate(candidate: Candidate) -> tuple[list[str], Candidate | None]:
     """(methods folded, in attach order, and the candidate of what remains or None); each method's
     spec says whether it folds (`MethodSpec.folds`)."""
     from autopeft.methods.candidate import Candidate
@@ -51,13 +55,14 @@ def write_merged(out: Path, ref: nn.Module, peft, backbone: str, info) -> list[s
     """Write the merged model (and the native remainder); returns message lines."""
     from dataclasses import replace
 
-    from autopeft.backbones import load_task_model
+    from autopeft.backbones import hf_config, load_task_model
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.native import write_native
 
     folded, remainder = split_candidate(peft.candidate)
-    problem = ref.config.problem_type or "single_label_classification"
-    model = load_task_model(backbone, ref.config.num_labels, problem)
+    ref_config = hf_config(ref)
+    problem = ref_config.problem_type or "single_label_classification"
+    model = load_task_model(backbone, ref_config.num_labels or 2, problem)  # 2: transformers' default
     model.load_state_dict(merged_state(ref, folded), strict=True)
     model.config.id2label = dict(enumerate(info.id2label)) if info.id2label else model.config.id2label
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
@@ -79,13 +84,14 @@ def write_merged(out: Path, ref: nn.Module, peft, backbone: str, info) -> list[s
 
 def verify_merged(out: Path, ref: nn.Module, has_remainder: bool) -> str:
     """Reload the merged model (and remainder) from `out` and compare its logits with ours."""
-    from autopeft.backbones import load_task_model
+    from autopeft.backbones import hf_config, load_task_model
     from autopeft.errors import UserError
     from autopeft.export.native import load
     from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
 
-    problem = ref.config.problem_type or "single_label_classification"
-    model = load_task_model(str(out), ref.config.num_labels, problem)
+    ref_config = hf_config(ref)
+    problem = ref_config.problem_type or "single_label_classification"
+    model = load_task_model(str(out), ref_config.num_labels or 2, problem)
     if has_remainder:
         load(model, out)
     inputs = probe_inputs(ref)

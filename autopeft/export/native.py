@@ -147,6 +147,8 @@ def load_pretrained(directory: str | Path, model: str | None = None, dropout: fl
     config = read_config(directory)
     task = config.get("task") or {}
     backbone = model or (config.get("backbone") or {}).get("id")
+    if not backbone:
+        raise UserError(f"{directory} names no backbone; pass the model to load it onto")
     if backbone == ".":  # a merged export: the backbone is the directory itself
         backbone = str(Path(directory).resolve())
     problem = task.get("problem_type") or "single_label_classification"

@@ -8,13 +8,16 @@ built with peft itself (get_peft_model, our tensors copied in, save_pretrained),
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from autopeft.errors import UserError
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, export_module
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 
 def peft_tuners(candidate) -> list[str]:
@@ -50,9 +53,9 @@ def build_config(ref: nn.Module, peft, backbone_path: str) -> Any:
 
 
 @torch.no_grad()
-def copy_into(peft_model: nn.Module, ref: nn.Module, peft) -> None:
+def copy_into(peft_model: PeftModel, ref: nn.Module, peft) -> None:
     """Copy our trained tensors into the matching peft modules (adapter name `default`)."""
-    inner = peft_model.base_model.model
+    inner = peft_model.get_base_model()
     for method in peft_tuners(peft.candidate):
         export_module(method).peft_copy(inner, ref, peft)
     params = dict(peft_model.named_parameters())
@@ -62,10 +65,10 @@ def copy_into(peft_model: nn.Module, ref: nn.Module, peft) -> None:
         params[key].copy_(value)
 
 
-def check_modules(reloaded: nn.Module, ref: nn.Module, peft) -> list[str]:
+def check_modules(reloaded: PeftModel, ref: nn.Module, peft) -> list[str]:
     """Every module peft built has the intended rank/scaling/kind, and no other module was touched:
     every method with a peft export checks its own kind of layer, used by the candidate or not."""
-    inner = reloaded.base_model.model
+    inner = reloaded.get_base_model()
     return [p for m in ATTACH_ORDER if METHODS[m].peft_type for p in export_module(m).peft_check(inner, ref)]
 
 
@@ -81,6 +84,8 @@ def write_peft(out: Path, ref: nn.Module, peft, backbone: str, num_labels: int, 
     config = build_config(ref, peft, resolve_model_path(backbone))
     base = load_task_model(backbone, num_labels, problem_type)
     peft_model = get_peft_model(base, config)
+    if not isinstance(peft_model, PeftModel):  # only a mixed config gives peft's PeftMixedModel
+        raise RuntimeError(f"peft built a {type(peft_model).__name__} for a plain {type(config).__name__}")
     copy_into(peft_model, ref, peft)
     peft_model.save_pretrained(str(out), safe_serialization=True)
     fresh = load_task_model(backbone, num_labels, problem_type)

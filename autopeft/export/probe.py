@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autopeft.backbones import hf_config
+
 TOLERANCE = 1e-4  # relative to the logits' scale: float32 reorderings stay far below it
 
 
@@ -14,7 +16,7 @@ def probe_inputs(
     model: nn.Module, batch: int = 3, length: int = 12, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """A small seeded batch the model accepts: token ids with some padding, or images."""
-    config = model.config
+    config = hf_config(model)
     gen = torch.Generator().manual_seed(seed)
     if hasattr(config, "image_size") and not hasattr(config, "vocab_size"):
         size, channels = config.image_size, getattr(config, "num_channels", 3)

@@ -77,6 +77,14 @@ def _num(row: dict[str, str], key: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _value(row: dict[str, str], key: str) -> float:
+    """`row[key]` of a completed row, which `_completed` has checked is a finite number."""
+    value = _num(row, key)
+    if value is None:
+        raise UserError(f"trial {row.get('trial', '?')} has no {key}; only completed trials can be picked")
+    return value
+
+
 def _completed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """Completed rows with a score, a parameter count and a candidate."""
     done = [r for r in rows if (r.get("state") or "").lower() in ("complete", "completed")]
@@ -113,7 +121,7 @@ def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
     """The highest-scoring trial at or under `budget` PEFT parameters (fewer parameters break ties)."""
     rows = pool(run)
     if budget is not None:
-        rows = [r for r in rows if _num(r, "peft_params") <= budget]
+        rows = [r for r in rows if _value(r, "peft_params") <= budget]
         if not rows:
             raise UserError(f"no completed trial of {run.path} fits the budget of {budget:,} PEFT parameters")
     return best_of(rows)
@@ -121,7 +129,7 @@ def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
 
 def best_of(rows: list[dict[str, str]]) -> dict[str, str]:
     """The highest score among `rows` (fewer parameters break ties)."""
-    return max(rows, key=lambda r: (_num(r, "score"), -_num(r, "peft_params")))
+    return max(rows, key=lambda r: (_value(r, "score"), -_value(r, "peft_params")))
 
 
 def knee(run: RunDir) -> dict[str, str]:
@@ -131,11 +139,11 @@ def knee(run: RunDir) -> dict[str, str]:
 
 def knee_of(rows: list[dict[str, str]]) -> dict[str, str]:
     """The knee of `rows` (see `knee`)."""
-    rows = sorted(rows, key=lambda r: _num(r, "peft_params"))
+    rows = sorted(rows, key=lambda r: _value(r, "peft_params"))
     if len(rows) < 3:
         return best_of(rows)
-    xs = [math.log10(max(_num(r, "peft_params"), 1.0)) for r in rows]
-    ys = [_num(r, "score") for r in rows]
+    xs = [math.log10(max(_value(r, "peft_params"), 1.0)) for r in rows]
+    ys = [_value(r, "score") for r in rows]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     if x1 == x0 or y1 == y0:
         return best_of(rows)

@@ -103,6 +103,8 @@ def _plot(run: RunData, path: Path) -> Path:
              "fi/fo = FFN in/out; q k v o = projections); blank = no module", fontsize=8.5, color="#555555")
     fig.subplots_adjust(left=0.06, right=0.875, top=1 - 1.15 / fig.get_figheight(), bottom=0.35 / fig.get_figheight(),
                         wspace=0.12, hspace=0.55)
+    if image is None:
+        raise ValueError("no panel to draw")
     # its own axes, placed after the grid, so the bar never overlaps the last column
     bar = fig.colorbar(image, cax=fig.add_axes((0.905, 0.2, 0.014, 0.6)))
     bar.set_label(unit)

@@ -60,7 +60,7 @@ def colour_by_mix(points: pd.DataFrame) -> bool:
 
 def _main_method(candidate: object, dims: object) -> str:
     shares = method_shares(candidate, dims)
-    return max(shares, key=shares.get) if shares else "?"
+    return max(shares, key=lambda m: shares[m]) if shares else "?"
 
 
 def write_pareto_png(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -154,7 +155,8 @@ def _axes_cosmetics(ax: Axes, runs: list[RunData], data: list[dict[str, pd.DataF
     ax.margins(y=0.08)
     backbone = runs[0].backbone_params
     if backbone:
-        top = ax.secondary_xaxis("top", functions=(lambda p: p * backbone / 100, lambda n: n * 100 / backbone))
+        scale = backbone / 100
+        top = ax.secondary_xaxis("top", functions=(lambda p: np.multiply(p, scale), lambda n: np.divide(n, scale)))
         lo, hi = ax.get_xlim()
         _log_ticks(top.xaxis, fmt_count, (lo * backbone / 100, hi * backbone / 100))
         top.set_xlabel(f"PEFT parameters (backbone: {fmt_count(backbone)})", fontsize=9.5, color="#555555")

@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
 from autopeft.report.io import atomic_write_bytes
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 DPI = 150
 # One colour per run when runs are compared (Okabe-Ito, then darker extras).
 RUN_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C6D31"]
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "font.size": 10.5,
     "axes.titlesize": 12,
     "axes.labelsize": 11,

@@ -105,5 +105,5 @@ def write_front_md(run: RunData, path: Path) -> Path:
     return atomic_write_bytes(path, "\n".join(parts).encode())
 
 
-def _num(value: object) -> str:
+def _num(value: float | None) -> str:
     return "" if value is None or pd.isna(value) else f"{float(value):.4f}"

@@ -9,8 +9,16 @@ from autopeft.errors import UserError
 _HINT = "write it as a percentage (0.5%), a fraction below 1 (0.005) or a count (120000, 120k, 1.2M)"
 
 
-def parse_budget(text: str | float | int, backbone_params: int) -> int:
-    """The budget in PEFT parameters, on a backbone of `backbone_params`."""
+def _known(backbone_params: int | None, text: str | float | int) -> int:
+    if backbone_params is None:
+        raise UserError(f"budget {text!r} is a share of a backbone whose size autopeft cannot compute; "
+                        "give it as a count (e.g. 50k)")
+    return backbone_params
+
+
+def parse_budget(text: str | float | int, backbone_params: int | None) -> int:
+    """The budget in PEFT parameters, on a backbone of `backbone_params` (None: a family whose size
+    has no formula, where only an absolute budget can be given)."""
     raw = str(text).strip().replace("_", "").replace(",", "")
     m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(%|[kKmM])?", raw)
     if not m:
@@ -19,7 +27,7 @@ def parse_budget(text: str | float | int, backbone_params: int) -> int:
     if unit == "%":
         if not 0 < value <= 100:
             raise UserError(f"budget {text!r} must be a percentage in (0, 100]")
-        return int(value / 100 * backbone_params)
+        return int(value / 100 * _known(backbone_params, text))
     if unit in ("k", "K"):
         return int(value * 1_000)
     if unit in ("m", "M"):
@@ -27,7 +35,7 @@ def parse_budget(text: str | float | int, backbone_params: int) -> int:
     if value < 1:
         if value <= 0:
             raise UserError(f"budget {text!r} must be positive: {_HINT}")
-        return int(value * backbone_params)
+        return int(value * _known(backbone_params, text))
     if value != int(value):
         raise UserError(f"budget {text!r}: a count must be a whole number; {_HINT}")
     return int(value)

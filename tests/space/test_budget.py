@@ -18,3 +18,11 @@ def test_budget_forms(text, expected):
 def test_malformed_budgets(text):
     with pytest.raises(UserError):
         parse_budget(text, MINILM)
+
+
+def test_share_of_an_unknown_backbone_size_is_refused_counts_are_not():
+    """A family without a size formula (backbone_params None) takes counts, and says so for shares."""
+    assert parse_budget("120k", None) == 120_000
+    for share in ("0.5%", "0.005"):
+        with pytest.raises(UserError, match="give it as a count"):
+            parse_budget(share, None)
