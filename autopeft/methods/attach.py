@@ -32,12 +32,15 @@ class LayerContext:
     dims: BackboneDims
     peft: AttachedPeft
 
-    def projections(self, slot: str) -> list[nn.Linear]:
-        """The linear module(s) a slot names (ffn_in is two modules on gated FFNs)."""
+    def projections(self, slot: str) -> list[nn.Module]:
+        """The projection module(s) a slot names (ffn_in is two modules on gated FFNs).
+
+        nn.Linear in every family of the table; a described anatomy may name another kind
+        (e.g. GPT-2's Conv1D), which serves the methods that only hook a module or train its bias."""
         paths = self.anatomy.ffn_in if slot == "ffn_in" else (getattr(self.anatomy, slot),)
         return [self.layer.get_submodule(p) for p in paths]
 
-    def projection(self, slot: str) -> nn.Linear:
+    def projection(self, slot: str) -> nn.Module:
         return self.projections(slot)[0]
 
     def attention(self) -> nn.Module:
@@ -102,7 +105,7 @@ class AttachedPeft:
 
     def head_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """The task head: everything outside the backbone (`model.base_model`)."""
-        backbone = {id(p) for p in self.model.base_model.parameters()}
+        backbone = {id(p) for p in base_model(self.model).parameters()}
         return [(n, p) for n, p in self.model.named_parameters() if id(p) not in backbone]
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -143,8 +146,9 @@ class AttachedPeft:
     def fold(self) -> None:
         """Fold training-only reparameterisations (the prefix MLP) into plain tensors."""
         for _, module in self._modules:
-            if hasattr(module, "fold"):
-                module.fold()
+            fold = getattr(module, "fold", None)
+            if fold is not None:
+                fold()
 
     def detach(self) -> None:
         """Remove every module and hook, and restore trained backbone tensors and settings."""
@@ -158,22 +162,42 @@ class AttachedPeft:
         self.attached = False
 
 
+def base_model(model: nn.Module) -> nn.Module:
+    """A transformers task model's backbone (`model.base_model`, what `AutoModel` loads)."""
+    backbone = model.base_model
+    if not isinstance(backbone, nn.Module):
+        raise UserError(f"{type(model).__name__}.base_model is a {type(backbone).__name__}, not the backbone module")
+    return backbone
+
+
+def model_config(model: nn.Module) -> dict[str, Any]:
+    """A transformers model's config as a dict (the anatomy and the sizes are read from it)."""
+    config = getattr(model, "config", None)  # a plain attribute, not a module or tensor
+    if config is None:
+        raise UserError(f"{type(model).__name__} has no config: autopeft attaches to transformers models")
+    return config.to_dict()
+
+
 def layers_of(model: nn.Module, anatomy: Anatomy) -> nn.ModuleList:
     """The backbone's list of layers."""
     try:
-        return model.base_model.get_submodule(anatomy.layers)
+        layers = base_model(model).get_submodule(anatomy.layers)
     except AttributeError:
         raise UserError(
             f"the model has no module {anatomy.layers!r} for family {anatomy.name}; "
             "describe its anatomy in the space file"
         ) from None
+    if not isinstance(layers, nn.ModuleList):
+        raise UserError(f"{anatomy.layers!r} is a {type(layers).__name__}, not the list of layers (nn.ModuleList); "
+                        f"check the {anatomy.name} anatomy")
+    return layers
 
 
 def apply(model: nn.Module, candidate: Candidate | dict | str, anatomy: Anatomy | None = None) -> AttachedPeft:
     """Attach `candidate` to `model`; freeze everything but its PEFT parameters and the task head."""
     if not isinstance(candidate, Candidate):
         candidate = Candidate.from_json(candidate)
-    config: dict[str, Any] = model.config.to_dict()
+    config = model_config(model)
     anatomy = anatomy or resolve(config)
     dims = dims_from_config(config, anatomy)
     check_fits(candidate, dims)

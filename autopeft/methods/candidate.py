@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class Candidate:
     """An immutable, hashable PEFT configuration: per-layer methods and sizes, plus globals."""
 
     __slots__ = ("_json", "__dict__")
+    _json: str  # the canonical JSON, the one source of every view below
 
     def __init__(self, layers: list[dict[str, dict[str, int]]], globals: dict[str, Any] | None = None):
         clean = _normalise_layers(list(layers))
@@ -179,9 +181,14 @@ class Candidate:
 
 
 def _ranges(idx: list[int]) -> str:
+    """Sorted layer indices as runs, e.g. [0, 1, 2, 5] -> `0-2,5`."""
     out, start = [], idx[0]
-    for a, b in zip(idx, idx[1:] + [None], strict=False):
+    for a, b in pairwise(idx):
         if b != a + 1:
-            out.append(f"{start}" if start == a else f"{start}-{a}")
+            out.append(_run(start, a))
             start = b
-    return ",".join(out)
+    return ",".join([*out, _run(start, idx[-1])])
+
+
+def _run(start: int, end: int) -> str:
+    return f"{start}" if start == end else f"{start}-{end}"

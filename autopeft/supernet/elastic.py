@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from autopeft.errors import UserError
-from autopeft.methods.attach import AttachedPeft, LayerContext, apply, layers_of
+from autopeft.methods.attach import AttachedPeft, LayerContext, apply, layers_of, model_config
 from autopeft.methods.candidate import Candidate
+from autopeft.methods.common import Elastic
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
 from autopeft.space.space import BoundSpace
 
@@ -27,7 +28,7 @@ class _Slot:
     layer: int
     method: str
     slot: str
-    module: nn.Module
+    module: Elastic  # an nn.Module too: named in the model, its tensors exported
 
 
 class Supernet:
@@ -68,7 +69,7 @@ class Supernet:
                 module = method_module(method)
                 find = module.attach_elastic if method in own else module.elastic_modules
                 for slot in layer.get(method, {}):
-                    out.extend(_Slot(i, method, slot, m) for m in find(ctx, slot))
+                    out.extend(_Slot(i, method, slot, _elastic(m, method)) for m in find(ctx, slot))
         return out
 
     # --- selecting a sub-network ----------------------------------------------------------
@@ -76,7 +77,7 @@ class Supernet:
         """Make the model compute `candidate` with the shared weights (others switched off)."""
         self.space.count(candidate)  # fits this backbone
         for s in self.slots:
-            size = candidate.layers[s.layer].get(s.method, {}).get(s.slot, 0)
+            size: int | None = candidate.layers[s.layer].get(s.method, {}).get(s.slot, 0)
             if size:
                 size = METHODS[s.method].elastic_size(size, candidate.globals.get(s.method, {}))
             full = s.module.full_size()
@@ -111,10 +112,17 @@ class Supernet:
         self.peft.detach()
 
 
+def _elastic(module: nn.Module, method: str) -> Elastic:
+    # a method's elastic_modules/attach_elastic must build switchable modules; say which did not
+    if not isinstance(module, Elastic):
+        raise TypeError(f"{method}: the supernet got a {type(module).__name__}, which is not Elastic")
+    return module
+
+
 def _bare(model: nn.Module, largest: Candidate) -> AttachedPeft:
     from autopeft.methods.anatomy import dims_from_config, resolve
 
-    config = model.config.to_dict()
+    config = model_config(model)
     anatomy = resolve(config)
     for p in model.parameters():
         p.requires_grad_(False)

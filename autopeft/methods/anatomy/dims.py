@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from autopeft.errors import UserError
@@ -72,7 +72,7 @@ def dims_from_config(config: dict[str, Any], anatomy: Anatomy) -> BackboneDims:
     head_dim = int(config.get(anatomy.head_dim_key) or hidden // heads) if anatomy.head_dim_key else hidden // heads
     kv_heads = int(config.get(anatomy.kv_heads_key) or heads) if anatomy.kv_heads_key else heads
     biases = frozenset(p for p in PROJECTIONS if anatomy.has_bias(p, config))
-    dims = dict(
+    partial = BackboneDims(
         family=anatomy.name,
         kind=anatomy.kind,
         num_layers=_get(config, anatomy.layers_key),
@@ -87,9 +87,8 @@ def dims_from_config(config: dict[str, Any], anatomy: Anatomy) -> BackboneDims:
         backbone_params=None,
         head_kind=anatomy.head,
     )
-    partial = BackboneDims(**dims)
-    dims["backbone_params"] = _backbone_params(config, anatomy, partial)
-    return BackboneDims(**dims)
+    # the backbone's formula reads the other sizes, so it fills in last
+    return replace(partial, backbone_params=_backbone_params(config, anatomy, partial))
 
 
 def _layer_params(d: BackboneDims) -> int:

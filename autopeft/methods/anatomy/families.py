@@ -6,7 +6,7 @@ users describe an unknown family with the same fields in the space file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autopeft.errors import UserError
@@ -48,7 +48,9 @@ class Anatomy:
         return bool(value)
 
 
-_BERT_LIKE = dict(
+_BERT = Anatomy(
+    name="bert",
+    model_types=("bert",),
     kind="encoder",
     layers="encoder.layer",
     q="attention.self.query",
@@ -61,7 +63,9 @@ _BERT_LIKE = dict(
     layer_norms=("attention.output.LayerNorm", "output.LayerNorm"),
 )
 
-_DECODER = dict(
+_LLAMA = Anatomy(
+    name="llama",
+    model_types=("llama", "mistral"),
     kind="decoder",
     layers="layers",
     q="self_attn.q_proj",
@@ -74,15 +78,16 @@ _DECODER = dict(
     layer_norms=(),  # RMSNorm has no bias
     kv_heads_key="num_key_value_heads",
     head_dim_key="head_dim",
+    bias={"q": "attention_bias", "k": "attention_bias", "v": "attention_bias", "o": "attention_bias",
+          "ffn_in": "mlp_bias", "ffn_out": "mlp_bias"},
     head="score",
 )
 
+# families that share a layout are the same entry with their names (and what differs) replaced
 FAMILIES: dict[str, Anatomy] = {
-    "bert": Anatomy(name="bert", model_types=("bert",), **_BERT_LIKE),
-    "roberta": Anatomy(
-        name="roberta", model_types=("roberta", "xlm-roberta", "camembert"), head="dense_linear", **_BERT_LIKE
-    ),
-    "electra": Anatomy(name="electra", model_types=("electra",), head="dense_linear", **_BERT_LIKE),
+    "bert": _BERT,
+    "roberta": replace(_BERT, name="roberta", model_types=("roberta", "xlm-roberta", "camembert"), head="dense_linear"),
+    "electra": replace(_BERT, name="electra", model_types=("electra",), head="dense_linear"),
     "distilbert": Anatomy(
         name="distilbert",
         model_types=("distilbert",),
@@ -117,18 +122,12 @@ FAMILIES: dict[str, Anatomy] = {
         layer_norms=("layernorm_before", "layernorm_after"),
         bias={s: "qkv_bias" for s in ("q", "k", "v")},
     ),
-    "llama": Anatomy(
-        name="llama",
-        model_types=("llama", "mistral"),
-        bias={"q": "attention_bias", "k": "attention_bias", "v": "attention_bias", "o": "attention_bias",
-              "ffn_in": "mlp_bias", "ffn_out": "mlp_bias"},
-        **_DECODER,
-    ),
-    "qwen2": Anatomy(
+    "llama": _LLAMA,
+    "qwen2": replace(
+        _LLAMA,
         name="qwen2",
         model_types=("qwen2",),
         bias={"q": True, "k": True, "v": True, "o": False, "ffn_in": False, "ffn_out": False},
-        **_DECODER,
     ),
 }
 

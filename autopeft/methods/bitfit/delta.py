@@ -19,7 +19,7 @@ class BiasDelta(Elastic, nn.Module):
     def exported_tensors(self, prefix: str, model: nn.Module) -> dict[str, torch.Tensor]:
         """BitFit exports the trained bias itself: the owner's bias plus δ."""
         owner = prefix.rsplit(".", 1)[0]
-        return {f"{owner}.bias": model.get_submodule(owner).bias + self.delta}
+        return {f"{owner}.bias": model.get_parameter(f"{owner}.bias") + self.delta}
 
 
 def _add_delta(attr: str):
@@ -32,7 +32,10 @@ def _add_delta(attr: str):
 
 def attach_bias_delta(peft, module: nn.Module, tag: str) -> BiasDelta:
     """Hang a BiasDelta off `module` (named `autopeft_bitfit_<tag>`) and hook it in."""
-    delta = BiasDelta(module.bias.shape[0])
+    bias = getattr(module, "bias", None)
+    if not isinstance(bias, torch.Tensor):
+        raise ValueError(f"bitfit: {type(module).__name__} has no bias to add a delta to")
+    delta = BiasDelta(bias.shape[0])
     peft.add_module("bitfit", module, f"bitfit_{tag}", delta)
     # prepend: the delta is part of the bias, so it must come before LoRA, (IA)3 or adapters
     peft.add_hook(module.register_forward_hook(_add_delta(f"autopeft_bitfit_{tag}"), prepend=True))

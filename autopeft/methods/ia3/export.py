@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from autopeft.methods.common import modules_with
+from autopeft.methods.ia3.module import scale_of
 
 
 def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> Any:
@@ -19,10 +20,11 @@ def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> A
 
 @torch.no_grad()
 def peft_copy(inner: nn.Module, ref: nn.Module, peft: Any) -> None:
+    # peft's IA3Layer keeps each adapter's vector in the ParameterDict `ia3_l`
     for name, owner in modules_with(ref, "autopeft_ia3").items():
-        inner.get_submodule(name).ia3_l["default"].copy_(owner.autopeft_ia3.l.view(-1, 1))
+        inner.get_parameter(f"{name}.ia3_l.default").copy_(scale_of(owner, "autopeft_ia3").l.view(-1, 1))
     for name, owner in modules_with(ref, "autopeft_ia3_ffn").items():
-        inner.get_submodule(name).ia3_l["default"].copy_(owner.autopeft_ia3_ffn.l.view(1, -1))
+        inner.get_parameter(f"{name}.ia3_l.default").copy_(scale_of(owner, "autopeft_ia3_ffn").l.view(1, -1))
 
 
 def peft_check(inner: nn.Module, ref: nn.Module) -> list[str]:

@@ -17,13 +17,21 @@ class Scale(Elastic, nn.Module):
         self.l = nn.Parameter(torch.ones(size))
 
 
+def scale_of(module: nn.Module, attr: str) -> Scale:
+    """The (IA)^3 vector that `attach` hung off `module` (`autopeft_ia3` or `autopeft_ia3_ffn`)."""
+    scale = getattr(module, attr)
+    if not isinstance(scale, Scale):
+        raise TypeError(f"{type(module).__name__}.{attr} is a {type(scale).__name__}, not an (IA)^3 Scale")
+    return scale
+
+
 def _scale_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    scale = module.autopeft_ia3
+    scale = scale_of(module, "autopeft_ia3")
     return output if scale.is_off() else output * scale.l.to(output.dtype)
 
 
 def _scale_input(module: nn.Module, inputs: tuple) -> tuple | None:
-    scale = module.autopeft_ia3_ffn
+    scale = scale_of(module, "autopeft_ia3_ffn")
     if scale.is_off():
         return None
     return (inputs[0] * scale.l.to(inputs[0].dtype),) + tuple(inputs[1:])
@@ -46,12 +54,12 @@ def fold_into_state(state: dict[str, torch.Tensor], name: str, module: nn.Module
     """Merged export: l * W (rows for k/v, with the bias; columns for the FFN output)."""
     weight = f"{name}.weight"
     if hasattr(module, "autopeft_ia3"):
-        scale = module.autopeft_ia3.l
+        scale = scale_of(module, "autopeft_ia3").l
         state[weight] *= scale[:, None]
         if module.bias is not None:
             state[f"{name}.bias"] *= scale
     if hasattr(module, "autopeft_ia3_ffn"):
-        state[weight] *= module.autopeft_ia3_ffn.l[None, :]
+        state[weight] *= scale_of(module, "autopeft_ia3_ffn").l[None, :]
 
 
 def elastic_modules(ctx, slot: str) -> list[nn.Module]:
@@ -65,12 +73,12 @@ def merge(linear: nn.Linear) -> None:
     """Fold a linear's (IA)^3 vector into its weight (rows for k/v, columns for the FFN)."""
     with torch.no_grad():
         if hasattr(linear, "autopeft_ia3"):
-            scale = linear.autopeft_ia3.l
+            scale = scale_of(linear, "autopeft_ia3").l
             linear.weight.mul_(scale[:, None])
             if linear.bias is not None:
                 linear.bias.mul_(scale)
             scale.fill_(1.0)
         if hasattr(linear, "autopeft_ia3_ffn"):
-            scale = linear.autopeft_ia3_ffn.l
+            scale = scale_of(linear, "autopeft_ia3_ffn").l
             linear.weight.mul_(scale[None, :])
             scale.fill_(1.0)

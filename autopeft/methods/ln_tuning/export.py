@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from autopeft.methods.common import modules_with
+from autopeft.methods.ln_tuning.module import delta_of
 
 
 def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> Any:
@@ -18,9 +19,11 @@ def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> A
 @torch.no_grad()
 def peft_copy(inner: nn.Module, ref: nn.Module, peft: Any) -> None:
     for name, norm in modules_with(ref, "autopeft_ln_tuning").items():
-        copy = inner.get_submodule(name).ln_tuning_layers["default"]
-        copy.weight.copy_(norm.weight + norm.autopeft_ln_tuning.weight)
-        copy.bias.copy_(norm.bias + norm.autopeft_ln_tuning.bias)
+        delta = delta_of(norm)
+        # peft's LNTuningLayer trains a copy of the norm per adapter, in the ModuleDict `ln_tuning_layers`
+        copy = f"{name}.ln_tuning_layers.default"
+        inner.get_parameter(f"{copy}.weight").copy_(ref.get_parameter(f"{name}.weight") + delta.weight)
+        inner.get_parameter(f"{copy}.bias").copy_(ref.get_parameter(f"{name}.bias") + delta.bias)
 
 
 def peft_check(inner: nn.Module, ref: nn.Module) -> list[str]:

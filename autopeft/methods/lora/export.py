@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from autopeft.methods.common import modules_with
+from autopeft.methods.lora.module import lora_of
 
 _ADAPTERS_ATTN = ("q", "k", "v")  # adapters' attn_matrices
 
@@ -20,7 +21,7 @@ def _num(x: float) -> int | float:
 
 def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> Any:
     candidate = peft.candidate
-    loras = {n: m.autopeft_lora for n, m in modules_with(ref, "autopeft_lora").items()}
+    loras = {n: lora_of(m) for n, m in modules_with(ref, "autopeft_lora").items()}
     ratio = float(candidate.globals["lora"]["alpha_ratio"])
     rank = Counter(m.rank for m in loras.values()).most_common(1)[0][0]
     # one fully qualified key per module: partial keys can match several modules or none
@@ -36,11 +37,12 @@ def peft_config(hf: Any, ref: nn.Module, peft: Any, common: dict[str, Any]) -> A
 @torch.no_grad()
 def peft_copy(inner: nn.Module, ref: nn.Module, peft: Any) -> None:
     for name, owner in modules_with(ref, "autopeft_lora").items():
-        target = inner.get_submodule(name)
-        target.lora_A["default"].weight.copy_(owner.autopeft_lora.A.weight)
-        target.lora_B["default"].weight.copy_(owner.autopeft_lora.B.weight)
+        lora = lora_of(owner)
+        # peft's LoraLayer: per-adapter lora_A/lora_B linears beside the wrapped base_layer
+        inner.get_parameter(f"{name}.lora_A.default.weight").copy_(lora.A.weight)
+        inner.get_parameter(f"{name}.lora_B.default.weight").copy_(lora.B.weight)
         if "bitfit" in peft.candidate.methods:
-            target.base_layer.bias.copy_(owner.bias)
+            inner.get_parameter(f"{name}.base_layer.bias").copy_(ref.get_parameter(f"{name}.bias"))
 
 
 def peft_check(inner: nn.Module, ref: nn.Module) -> list[str]:
@@ -49,7 +51,7 @@ def peft_check(inner: nn.Module, ref: nn.Module) -> list[str]:
 
     problems = []
     built = {n: m for n, m in inner.named_modules() if isinstance(m, LoraLayer)}
-    wanted = {n: m.autopeft_lora for n, m in modules_with(ref, "autopeft_lora").items()}
+    wanted = {n: lora_of(m) for n, m in modules_with(ref, "autopeft_lora").items()}
     if set(built) != set(wanted):
         problems.append(f"LoRA on {sorted(set(built) ^ set(wanted))[:3]} differs from the candidate")
     for name, lora in wanted.items():
@@ -77,5 +79,5 @@ def adapters_configs(candidate: Any, hidden: int) -> list[dict[str, Any]]:
 def adapters_tensors(name: str, module: nn.Module, anatomy: Any, adapter: str) -> dict[str, torch.Tensor]:
     if not hasattr(module, "autopeft_lora"):
         return {}
-    lora = module.autopeft_lora
+    lora = lora_of(module)
     return {f"{name}.loras.{adapter}.lora_A": lora.A.weight, f"{name}.loras.{adapter}.lora_B": lora.B.weight}

@@ -45,9 +45,17 @@ class LoRA(Elastic, nn.Module):
         return (self.B.weight @ self.A.weight) * self.scaling
 
 
+def lora_of(module: nn.Module) -> LoRA:
+    """The LoRA that `attach` hung off `module`."""
+    lora = module.autopeft_lora
+    if not isinstance(lora, LoRA):
+        raise TypeError(f"{type(module).__name__}.autopeft_lora is a {type(lora).__name__}, not a LoRA")
+    return lora
+
+
 def merge(linear: nn.Linear) -> None:
     """Fold a linear's LoRA into its weight (not possible with a gate: it depends on the input)."""
-    lora: LoRA = linear.autopeft_lora
+    lora = lora_of(linear)
     if lora.gate is not None:
         raise ValueError("a gated LoRA cannot be merged into the weight")
     if not lora.merged:
@@ -58,7 +66,7 @@ def merge(linear: nn.Linear) -> None:
 
 def unmerge(linear: nn.Linear) -> None:
     """Undo `merge`."""
-    lora: LoRA = linear.autopeft_lora
+    lora = lora_of(linear)
     if lora.merged:
         with torch.no_grad():
             linear.weight -= lora.delta_weight().to(linear.weight.dtype)
@@ -66,7 +74,7 @@ def unmerge(linear: nn.Linear) -> None:
 
 
 def _hook(linear: nn.Linear, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    lora: LoRA = linear.autopeft_lora
+    lora = lora_of(linear)
     if lora.merged or lora.is_off():
         return output
     return output + lora(inputs[0]).to(output.dtype)
@@ -76,7 +84,7 @@ def fold_into_state(state: dict[str, torch.Tensor], name: str, module: nn.Module
     """Merged export: W + (alpha/r) B A in a full state dict (`name`: the linear's name)."""
     if hasattr(module, "autopeft_lora"):
         weight = f"{name}.weight"
-        state[weight] += module.autopeft_lora.delta_weight().to(state[weight].dtype)
+        state[weight] += lora_of(module).delta_weight().to(state[weight].dtype)
 
 
 def elastic_modules(ctx, slot: str) -> list[nn.Module]:
