@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autopeft.errors import UserError
 from autopeft.evaluators.hub import hub_reachable
-
-if TYPE_CHECKING:
-    from torch import nn
-    from transformers import PretrainedConfig
 
 MINILM = "minilm"
 VIT_FMNIST = "vit-fmnist"
@@ -98,27 +94,6 @@ def load_config(model: str) -> dict[str, Any]:
 def is_vision(config: dict[str, Any]) -> bool:
     """Whether the backbone takes images (built as an image classifier) rather than text."""
     return config.get("model_type") in VISION_MODEL_TYPES
-
-
-def hf_config(model: nn.Module) -> PretrainedConfig:
-    """The transformers config of a task model: every model autopeft attaches to is a transformers
-    one, and this says so in one line where a plain `nn.Module` comes in instead."""
-    from transformers import PretrainedConfig
-
-    config = getattr(model, "config", None)
-    if not isinstance(config, PretrainedConfig):
-        raise UserError(f"expected a transformers model; a {type(model).__name__} has no transformers config")
-    return config
-
-
-def backbone_module(model: nn.Module) -> nn.Module:
-    """The task model's backbone without its head (transformers' `base_model`)."""
-    from torch import nn
-
-    backbone = getattr(model, "base_model", None)
-    if not isinstance(backbone, nn.Module):
-        raise UserError(f"expected a transformers model; a {type(model).__name__} has no base_model")
-    return backbone
 
 
 def set_dropout(config: Any, dropout: float) -> None:

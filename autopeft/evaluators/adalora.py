@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from autopeft.backbones import hf_config
 from autopeft.errors import UserError
 from autopeft.evaluators.fidelity import HEAD_LR
 
@@ -89,9 +88,9 @@ class Target:
 def targets(model: nn.Module, slots: tuple[str, ...], layers: tuple[int, ...] | None = None) -> list[Target]:
     """The projections of `slots` in `layers` (all when None), by their module names in `model`."""
     from autopeft.methods.anatomy import resolve
-    from autopeft.methods.attach import layers_of
+    from autopeft.methods.attach import layers_of, model_config
 
-    anatomy = resolve(hf_config(model).to_dict())
+    anatomy = resolve(model_config(model))
     names = {id(m): n for n, m in model.named_modules()}
     out = []
     for i, layer in enumerate(layers_of(model, anatomy)):
@@ -143,10 +142,10 @@ class AdaLoRARun:
 
         from autopeft.evaluators.trainer import head_modules
         from autopeft.methods.anatomy import resolve
-        from autopeft.methods.attach import layers_of
+        from autopeft.methods.attach import layers_of, model_config
 
         self.recipe = recipe
-        self.num_layers = len(layers_of(model, resolve(hf_config(model).to_dict())))
+        self.num_layers = len(layers_of(model, resolve(model_config(model))))
         self.targets = targets(model, recipe.slots, recipe.layers)
         self.total_ranks = rank_budget(recipe, self.targets)
         self.init_r = initial_rank(recipe, self.total_ranks, len(self.targets))

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autopeft.backbones import backbone_module
+from autopeft.methods.attach import base_model
 
 # Config keys that describe the task, training or runtime, not the backbone's architecture.
 _TASK_KEYS = frozenset({
@@ -37,7 +37,7 @@ def config_hash(config: Any) -> str:
 
 def weights_hash(model: nn.Module, exclude: Iterable[str] = ()) -> str:
     """SHA-256 (16 hex digits) of the backbone's tensors (`model.base_model`), by name, dtype and bytes."""
-    backbone = backbone_module(model)
+    backbone = base_model(model)
     prefix = _prefix_of(model, backbone)
     skip = {n[len(prefix):] if n.startswith(prefix) else n for n in exclude}
     digest = hashlib.sha256()

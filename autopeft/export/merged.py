@@ -55,9 +55,10 @@ def write_merged(out: Path, ref: nn.Module, peft, backbone: str, info) -> list[s
     """Write the merged model (and the native remainder); returns message lines."""
     from dataclasses import replace
 
-    from autopeft.backbones import hf_config, load_task_model
+    from autopeft.backbones import load_task_model
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.native import write_native
+    from autopeft.methods.attach import hf_config
 
     folded, remainder = split_candidate(peft.candidate)
     ref_config = hf_config(ref)
@@ -84,10 +85,11 @@ def write_merged(out: Path, ref: nn.Module, peft, backbone: str, info) -> list[s
 
 def verify_merged(out: Path, ref: nn.Module, has_remainder: bool) -> str:
     """Reload the merged model (and remainder) from `out` and compare its logits with ours."""
-    from autopeft.backbones import hf_config, load_task_model
+    from autopeft.backbones import load_task_model
     from autopeft.errors import UserError
     from autopeft.export.native import load
     from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
+    from autopeft.methods.attach import hf_config
 
     ref_config = hf_config(ref)
     problem = ref_config.problem_type or "single_label_classification"

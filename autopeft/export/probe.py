@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autopeft.backbones import hf_config
+from autopeft.methods.attach import hf_config
 
 TOLERANCE = 1e-4  # relative to the logits' scale: float32 reorderings stay far below it
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from autopeft.methods.anatomy import Anatomy, BackboneDims, dims_from_config, re
 from autopeft.methods.candidate import Candidate
 from autopeft.methods.count import check_fits
 from autopeft.methods.registry import ATTACH_ORDER, METHODS, method_module
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 ATTR_PREFIX = "autopeft_"
 
@@ -170,12 +173,19 @@ def base_model(model: nn.Module) -> nn.Module:
     return backbone
 
 
+def hf_config(model: nn.Module) -> PretrainedConfig:
+    """A transformers model's config (a plain attribute, not a module or tensor)."""
+    from transformers import PretrainedConfig
+
+    config = getattr(model, "config", None)
+    if not isinstance(config, PretrainedConfig):
+        raise UserError(f"{type(model).__name__} has no transformers config: autopeft attaches to transformers models")
+    return config
+
+
 def model_config(model: nn.Module) -> dict[str, Any]:
     """A transformers model's config as a dict (the anatomy and the sizes are read from it)."""
-    config = getattr(model, "config", None)  # a plain attribute, not a module or tensor
-    if config is None:
-        raise UserError(f"{type(model).__name__} has no config: autopeft attaches to transformers models")
-    return config.to_dict()
+    return hf_config(model).to_dict()
 
 
 def layers_of(model: nn.Module, anatomy: Anatomy) -> nn.ModuleList:
