@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from autopeft.search.options import cli_signature
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 Opt = typer.Option
 
@@ -38,7 +41,9 @@ class _Bar:
     """A rich progress bar: trials done, best score, front size, hypervolume, time left."""
 
     def __init__(self, console: Any):
-        self.console, self.progress, self.task = console, None, None
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def start(self, s: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -54,7 +59,7 @@ class _Bar:
     def update(self, p: Any) -> None:
         import time
 
-        if self.progress is None:
+        if self.progress is None or self.task is None:  # not started (both are set together)
             return
         best = f"{p.best_score:.4f}" if p.best_score is not None else "-"
         left = ""

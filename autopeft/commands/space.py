@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import random
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from autopeft.errors import UserError
+
+if TYPE_CHECKING:
+    from autopeft.methods.candidate import Candidate
+    from autopeft.space.space import BoundSpace
 
 app = typer.Typer(help="Inspect search spaces, sample candidates, count parameters.", no_args_is_help=True)
 
@@ -20,14 +24,14 @@ BudgetOpt = Annotated[str | None, typer.Option(help="0.5%, 0.005 or a count (120
 LabelsOpt = Annotated[int, typer.Option("--num-labels", help="task labels, for the head's size")]
 
 
-def _bound(space: str, model: str, num_labels: int = 2):
+def _bound(space: str, model: str, num_labels: int = 2) -> BoundSpace:
     from autopeft.backbones import load_config
     from autopeft.space.loader import bind_space
 
     return bind_space(space, load_config(model), num_labels)
 
 
-def _budget(budget: str | None, bound) -> int | None:
+def _budget(budget: str | None, bound: BoundSpace) -> int | None:
     if budget is None:
         return None
     from autopeft.space.budget import parse_budget
@@ -37,9 +41,15 @@ def _budget(budget: str | None, bound) -> int | None:
     return value
 
 
-def _row(bound, candidate, name: str | None = None) -> dict:
+def _share(params: int, backbone: int | None, digits: int) -> str:
+    """` (0.123%)` of the backbone, or nothing where its size is unknown (a family described in the space file)."""
+    return f" ({params * (100 / backbone):.{digits}f}%)" if backbone else ""
+
+
+def _row(bound: BoundSpace, candidate: Candidate, name: str | None = None) -> dict:
     n = bound.count(candidate)
-    row = {"peft_params": n.peft_params, "peft_pct": round(n.peft_pct, 6), "head_params": n.head_params,
+    pct = round(n.peft_pct, 6) if n.peft_pct is not None else None  # None: the backbone's size is unknown
+    row = {"peft_params": n.peft_params, "peft_pct": pct, "head_params": n.head_params,
            "train_params": n.train_params, "candidate": candidate.to_dict()}
     return ({"name": name} | row) if name else row
 
@@ -56,9 +66,10 @@ def show(
 
     bound = _bound(space, model, num_labels)
     dims = bound.dims
+    backbone = dims.backbone_params  # None for a family described in the space file (no formula for it)
     console = Console()
     console.print(f"[bold]space[/bold] {bound.name} on [bold]{model}[/bold] ({dims.family}, {dims.num_layers} layers, "
-                  f"hidden {dims.hidden}, {dims.backbone_params:,} backbone parameters)")
+                  f"hidden {dims.hidden}, {f'{backbone:,}' if backbone else 'unknown'} backbone parameters)")
     table = Table("gene", "kind", "choices")
     for g in bound.genes:
         shown = [str(v) if c == v else f"{c}→{v}" for c, v in zip(g.choices, g.values, strict=True)]
@@ -67,10 +78,10 @@ def show(
         console.print(table)
         console.print(f"genes: {len(bound.genes)}   assignments: 10^{bound.log10_size:.1f}")
     else:
-        console.print(f"a single candidate: {bound.decode({}).describe()}")
+        single = bound.decode({})  # a baseline's space: its one candidate
+        console.print(f"a single candidate: {single.describe() if single else 'none'}")
     lo, hi = bound.min_params(), bound.max_params()
-    pct = 100 / dims.backbone_params
-    console.print(f"PEFT parameters: {lo:,} ({lo * pct:.4f}%) to {hi:,} ({hi * pct:.3f}%); "
+    console.print(f"PEFT parameters: {lo:,}{_share(lo, backbone, 4)} to {hi:,}{_share(hi, backbone, 3)}; "
                   f"head {dims.head_params(num_labels):,} ({num_labels} labels)")
     for line in bound.dropped:
         console.print(f"[yellow]dropped[/yellow] {line}")
@@ -157,7 +168,7 @@ def _numel_trainable(peft) -> int:
     return sum(p.numel() for p in peft.model.parameters() if p.requires_grad and id(p) not in head)
 
 
-def _load_candidate(path: str):
+def _load_candidate(path: str) -> Candidate:
     from pathlib import Path
 
     from autopeft.methods.candidate import Candidate

@@ -56,7 +56,7 @@ def search(task: str | None = None, *, resume: str | Path | None = None, evaluat
     s = resolve_settings(opts.as_settings(), resume, synthetic=evaluator is not None)
     cls = strategy_class(s.options.strategy)
     own = evaluator is None
-    if own:
+    if evaluator is None:
         from autopeft.search.runner import make_evaluator
 
         evaluator = make_evaluator(s)

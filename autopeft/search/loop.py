@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import pandas as pd
@@ -160,16 +160,17 @@ class StudyLoop:
         jobs = [Job.of(p.candidate, fidelity, self.cfg.seed, recipe=p.recipe, trial=p.trial.number) for p in batch]
 
         def on_result(job: Job, result) -> None:
-            prop = by_number.pop(job.trial)
+            number = cast(int, job.trial)  # each job above carries its trial's number, and comes back as given
+            prop = by_number.pop(number)
             if prop.recipe and result.candidate:  # the recipe found its own candidate: record that one
                 prop.candidate = Candidate.from_json(result.candidate)
                 record.replace_candidate(prop.trial, prop.candidate, self.ctx.space)
                 self.ctx.seen.add(prop.candidate.key)
             status = record.finish(study, prop.trial, result, self.ctx.budget)
-            label = job.trial if kind == "search" else f"b{job.trial}"
+            label = number if kind == "search" else f"b{number}"
             if self.cfg.keep_weights != "none" and status == "complete" and result.state:
                 weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
-            out.append(Observation(job.trial, status, prop.candidate, prop.assignment,
+            out.append(Observation(number, status, prop.candidate, prop.assignment,
                                    int(prop.trial.user_attrs["peft_params"]), result.score))
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"

@@ -20,10 +20,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autopeft.evaluators.result import EvalResult
@@ -31,7 +31,7 @@ from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
 
 STUDY = "autopeft"
-DIRECTIONS = ["maximize", "minimize"]
+DIRECTIONS: list[Literal["maximize", "minimize"]] = ["maximize", "minimize"]
 COUNTED = ("complete", "failed")
 
 
@@ -40,7 +40,7 @@ def storage_url(run_dir: str) -> str:
     return f"sqlite:///{run_dir}/study.db"
 
 
-def distributions(space: BoundSpace) -> dict[str, CategoricalDistribution]:
+def distributions(space: BoundSpace) -> dict[str, BaseDistribution]:
     """The space's genes as Optuna categorical parameters."""
     return {g.name: CategoricalDistribution(list(g.choices)) for g in space.genes}
 
@@ -127,12 +127,13 @@ def create_running(study: optuna.Study, params: dict[str, Any] | None, space: Bo
 
 def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -> str:
     """Record a result and tell the study; returns the trial's status."""
-    ok = result.ok and result.score is not None and math.isfinite(result.score)
+    score = result.score if result.ok and result.score is not None and math.isfinite(result.score) else None
+    ok = score is not None
     status = "complete" if ok else "failed"
     reason = result.reason if not ok else None
     if result.ok and not ok:
         reason = f"score is {result.score}"
-    attrs = {"status": status, "metric": result.metric, "score": result.score if ok else None,
+    attrs = {"status": status, "metric": result.metric, "score": score,
              "metrics": json.dumps(result.metrics), "wall_s": round(result.wall_s, 3),
              "peak_mem_mb": round(result.peak_mem_mb, 1), "mem_kind": result.mem_kind, "steps": result.steps,
              "train_loss": result.train_loss, "reason": reason, "seed": result.seed}
@@ -140,8 +141,8 @@ def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -
         trial.set_user_attr(k, v)
     peft = trial.user_attrs.get("peft_params", result.peft_params)
     trial.set_constraint("budget", (peft - budget) / budget)
-    if ok:
-        study.tell(trial, [float(result.score), float(peft)])
+    if score is not None:
+        study.tell(trial, [float(score), float(peft)])
     else:
         study.tell(trial, state=TrialState.FAIL)
     return status
@@ -158,7 +159,8 @@ def reject(study: optuna.Study, trial: Trial, candidate: Candidate | None, space
         trial.set_user_attr("candidate", candidate.to_json())
         trial.set_user_attr("summary", candidate.describe())
         trial.set_user_attr("peft_params", params)
-        trial.set_user_attr("peft_pct", 100 * params / space.dims.backbone_params)
+        # as `start_attrs` records it: None on a described family, whose backbone size has no formula
+        trial.set_user_attr("peft_pct", space.count(candidate).peft_pct)
     trial.set_constraint("budget", max((params - budget) / budget, 1e-9) if status == "rejected" else -1.0)
     study.tell(trial, state=TrialState.PRUNED)
 

@@ -8,11 +8,14 @@ the front's scores on the reporting split once the search ends.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autopeft.evaluators.job import Job, OnResult
 from autopeft.evaluators.result import EvalResult
 from autopeft.search.settings import Settings
+
+if TYPE_CHECKING:  # the worker imports torch; the search loads it only when it trains
+    from autopeft.evaluators.worker import Worker
 
 
 class RunnerEvaluator:
@@ -28,6 +31,8 @@ class RunnerEvaluator:
         from autopeft.evaluators.worker import WorkerSpec
 
         self.s = s
+        if s.options.task is None:
+            raise ValueError("a search's settings without a task: resolve_settings refuses those")
         self.ref = task_ref(s.options.task, s.options.data_dir, s.options.text_cols, s.options.label_col)
         self.fidelity = parse_fidelity(s.fidelity)
         self.keep_state = s.options.keep_weights != "none"
@@ -41,7 +46,7 @@ class RunnerEvaluator:
             task = encode_task(self.ref, resolve_model_path(model), load_config(model), spec.max_length)
         self.task = task
         self.metric = task.spec.metric
-        self.num_labels = task.spec.num_labels
+        self.num_labels: int | None = task.spec.num_labels  # typed as the Evaluator protocol declares it
         self.report_splits = tuple(r for r in task.spec.report_splits if r in task.splits)
         self.chance = chance_score(self.metric, task.splits["train"].labels, task.splits["dev"].labels)
         self._model: Any = None
@@ -68,7 +73,7 @@ class RunnerEvaluator:
         for job in jobs:
             scored = None
             if job.weights and isinstance(self.runner, InProcessRunner):
-                scored = self._score_weights(job, split)
+                scored = self._score_weights(self.runner.worker, job, job.weights, split)
             if scored is None:
                 retrain.append(job)
             else:
@@ -82,18 +87,18 @@ class RunnerEvaluator:
 
         self.runner.run([self._job(j, report=True) for j in retrain], relay)
 
-    def _score_weights(self, job: Job, split: str) -> EvalResult | None:
-        """Attach the candidate, load its kept tensors, score `split`; None if the tensors do not fit."""
+    def _score_weights(self, w: Worker, job: Job, weights: str, split: str) -> EvalResult | None:
+        """Attach the candidate to the in-process worker's model, load its kept tensors (`weights`),
+        score `split`; None if the tensors do not fit."""
         from safetensors.torch import load_file
 
         from autopeft.evaluators.trainer import score_split
         from autopeft.methods.attach import apply
 
-        w = self.runner.worker
         attached = apply(w.model, job.parsed())
         try:
             w.model.to(w.device)
-            state = load_file(job.weights)
+            state = load_file(weights)
             missing = set(attached.state_dict()) - set(state)
             unexpected = w.model.load_state_dict(state, strict=False).unexpected_keys
             if missing or unexpected:

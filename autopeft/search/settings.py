@@ -78,14 +78,16 @@ class Settings:
 
         import autopeft
 
-        versions = {"autopeft": autopeft.__version__, "optuna": optuna.__version__, "python": _py()}
+        versions: dict[str, str | None] = {"autopeft": autopeft.__version__, "optuna": optuna.__version__,
+                                           "python": _py()}
         for mod in ("torch", "botorch", "transformers"):
             versions[mod] = _version(mod)
         dims = self.bound.dims
+        # None for a family described in the space file, which has no formula for the backbone's size
+        pct = 100 * self.budget_params / dims.backbone_params if dims.backbone_params is not None else None
         return {"command": _command(), "settings": self.opts, "task": self.opts["task"], "model": self.opts["model"],
                 "space": self.bound.name, "strategy": self.opts["strategy"], "seed": self.opts["seed"],
-                "budget": {"text": str(self.opts["budget"]), "peft_params": self.budget_params,
-                           "pct": 100 * self.budget_params / dims.backbone_params},
+                "budget": {"text": str(self.opts["budget"]), "peft_params": self.budget_params, "pct": pct},
                 "backbone_params": dims.backbone_params, "fidelity": self.fidelity, "trials": self.trials,
                 "time_limit_s": self.time_limit_s, "storage": self.storage, "resumed": self.resumed,
                 "reference_point": {"score": self.chance, "peft_params": self.budget_params,
@@ -103,7 +105,7 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
 
     opts = dict(given)
     resumed = resume is not None
-    if resumed:
+    if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "run.json").is_file():
             raise UserError(f"--resume {resume}: no run.json there; give the directory of an earlier search")

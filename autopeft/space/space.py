@@ -6,6 +6,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from autopeft.errors import UserError
@@ -102,7 +103,7 @@ class BoundSpace:
             cand = self.decode({})
             return ({}, cand) if cand else None
         base = {g.name: (g.largest() if g.kind in ("switch", "depth") else g.smallest()) for g in self.genes}
-        best: tuple[int, dict[str, Any]] | None = None
+        best: tuple[int, dict[str, Any], Candidate] | None = None
         for g in self.genes:
             if g.kind not in ("size", "flag"):
                 continue
@@ -112,20 +113,20 @@ class BoundSpace:
             trial = dict(base, **{g.name: min(nonzero, key=g.value_of)})
             cand = self.decode(trial)
             if cand is not None and (best is None or self.params(cand) < best[0]):
-                best = (self.params(cand), trial)
+                best = (self.params(cand), trial, cand)
         if best is None:
             return None
         # then switch layers off / shorten depths while something stays on (AutoPEFT, NOAH spaces)
-        params, assignment = best
+        params, assignment, found = best
         for g in self.genes:
             if g.kind not in ("switch", "depth"):
                 continue
             for choice in sorted(g.choices, key=g.value_of):
                 cand = self.decode(dict(assignment, **{g.name: choice}))
                 if cand is not None and self.params(cand) < params:
-                    params, assignment = self.params(cand), dict(assignment, **{g.name: choice})
+                    params, assignment, found = self.params(cand), dict(assignment, **{g.name: choice}), cand
                     break
-        return assignment, self.decode(assignment)
+        return assignment, found
 
     def largest_within(
         self, budget: int | None, rng: random.Random, tries: int = 300
@@ -155,11 +156,14 @@ class BoundSpace:
             cand = self.decode(a)
             return len(target ^ _parts(cand)) if cand is not None else len(target) + 1
 
+        def rank(g: Gene, choice: Any) -> tuple[int, bool]:
+            """Fewest differences first; on a tie, keep the current choice."""
+            return distance(dict(assignment, **{g.name: choice})), choice != assignment[g.name]
+
         for _ in range(passes):
             changed = False
             for g in self.genes:
-                best = min(g.choices, key=lambda c, g=g: (distance(dict(assignment, **{g.name: c})),
-                                                          c != assignment[g.name]))
+                best = min(g.choices, key=partial(rank, g))
                 changed |= best != assignment[g.name]
                 assignment[g.name] = best
             if not changed:

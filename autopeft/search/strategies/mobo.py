@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from autopeft.methods.candidate import Candidate
 from autopeft.search.acqopt import local_search
 from autopeft.search.design import maxmin_order, stratified_maxmin
 from autopeft.search.encoding import Encoder, params_from_encoding
@@ -32,6 +33,8 @@ from autopeft.search.strategies.base import Context, Proposal, Strategy
 
 # the first trials: space-filling, space-filling per log-size bin, or the fitting baselines then max-min
 STARTS = ("maxmin", "stratified", "baselines")
+# a complete trial with its genes and score (both known: what the GP is fitted on)
+ScoredObs = tuple[Observation, dict[str, Any], float]
 
 
 class MOBOStrategy(Strategy):
@@ -83,12 +86,12 @@ class MOBOStrategy(Strategy):
                 out.append(self.open_trial(cand, a))
         return out
 
-    def _space_filling(self, pending: list[Proposal]):
+    def _space_filling(self, pending: list[Proposal]) -> tuple[dict[str, Any], Candidate] | None:
         taken = [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
         taken += [(p.assignment, p.candidate) for p in pending if p.assignment is not None]
         if self.options["start"] == "stratified":
             return self._stratified(taken)
-        pool = []
+        pool: list[tuple[dict[str, Any], Candidate]] = []
         for _ in range(self.options["pool"]):
             a, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
             if self.ctx.is_new(cand):
@@ -97,15 +100,16 @@ class MOBOStrategy(Strategy):
             return self.random_new()
         if not taken:
             return pool[0]
-        return pool[maxmin_order(self.enc.encode_many(pool), self.enc.encode_many(taken), 1)[0]]
+        # copies: encode_many takes a list of candidates or None, and a list type is invariant
+        return pool[maxmin_order(self.enc.encode_many(list(pool)), self.enc.encode_many(list(taken)), 1)[0]]
 
-    def _stratified(self, taken: list[tuple[dict[str, Any], Any]]):
+    def _stratified(self, taken: list[tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], Candidate] | None:
         """The next point of a start spread over the log-size range: out of 4x `pool` random
         feasible draws, one per log-size bin (as many bins as first trials still to run),
         space-filling within each (greedy max-min in the encoding), smallest first, so that
         the first trials claim the front's area at every size."""
         if self._design is None:
-            draws = {}
+            draws: dict[str, tuple[dict[str, Any], Candidate]] = {}
             for _ in range(4 * self.options["pool"]):
                 a, cand = self.ctx.space.sample(self.rng, self.ctx.budget, mode="mixed")
                 if self.ctx.is_new(cand):
@@ -144,18 +148,21 @@ class MOBOStrategy(Strategy):
     def _acquire_batch(self, q: int, pending: list[Proposal]) -> list[tuple[dict[str, Any], Any]]:
         import torch
 
-        obs = [o for o in self.history if o.status == "complete" and o.assignment is not None and o.score is not None]
+        obs = [(o, o.assignment, o.score) for o in self.history
+               if o.status == "complete" and o.assignment is not None and o.score is not None]
         if len(obs) < 2:
             found = [self.random_new() for _ in range(q)]
             return [f for f in found if f is not None]
-        x = torch.tensor(self.enc.encode_many([(o.assignment, o.candidate) for o in obs]), dtype=torch.double)
-        y = torch.tensor([[o.score] for o in obs], dtype=torch.double)
+        x = torch.tensor(self.enc.encode_many([(a, o.candidate) for o, a, _ in obs]), dtype=torch.double)
+        y = torch.tensor([[score] for _, _, score in obs], dtype=torch.double)
         model = self.fit_model(x, y)
-        picks: list[tuple[dict[str, Any], Any]] = []
+        picks: list[tuple[dict[str, Any], Candidate]] = []
         front = self._front_assignments(obs)
         chosen: set[str] = set()
         for _ in range(q):
-            pend = [(p.assignment, p.candidate) for p in pending] + picks
+            pend: list[tuple[dict[str, Any], Candidate | None]] = [
+                (p.assignment, p.candidate) for p in pending if p.assignment is not None]
+            pend += picks
             x_pending = torch.tensor(self.enc.encode_many(pend), dtype=torch.double) if pend else None
             acqf = self.acquisition(model, x, x_pending)
 
@@ -168,21 +175,21 @@ class MOBOStrategy(Strategy):
                                 self.ctx.budget, pool=self.options["pool"], restarts=self.options["restarts"],
                                 max_evals=self.options["max_evals"])
             if best is None:
-                found = self.random_new()
-                if found is None:
+                drawn = self.random_new()
+                if drawn is None:
                     break
-                best_a, best_c = found
+                best_a, best_c = drawn
             else:
                 best_a, best_c = best.assignment, best.candidate
             chosen.add(best_c.key)
             picks.append((best_a, best_c))
         return picks
 
-    def _front_assignments(self, obs: list[Observation]) -> list[dict[str, Any]]:
+    def _front_assignments(self, obs: list[ScoredObs]) -> list[dict[str, Any]]:
         from autopeft.pareto import non_dominated
 
-        mask = non_dominated([o.score for o in obs], [o.params for o in obs])
-        return [o.assignment for o, m in zip(obs, mask, strict=True) if m]
+        mask = non_dominated([score for _, _, score in obs], [o.params for o, _, _ in obs])
+        return [a for (_, a, _), m in zip(obs, mask, strict=True) if m]
 
     # --- the model and the acquisition (autopeft-paper overrides fit_model) ---------------
     def fit_model(self, x, y):

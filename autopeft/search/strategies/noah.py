@@ -59,7 +59,7 @@ class NOAHPaperStrategy(Strategy):
         """The next best candidates of the evolution's ranking not yet trained standalone."""
         if self.ranking is None:
             self.ranking = [s for s in self._evolve() if math.isfinite(s[0])]
-        out = []
+        out: list[Proposal] = []
         while self.ranking and len(out) < n:
             score, assignment, cand = self.ranking.pop(0)
             if self.ctx.is_new(cand):
@@ -78,7 +78,7 @@ class NOAHPaperStrategy(Strategy):
                     record_proxy(self.ctx.proxy_study, self.ctx.space, c, a, r, self.name,
                                  self.ctx.budget)
                     cache[c.key] = (r.score if r.ok else None, a)
-            return [cache[c.key][0] if cache[c.key][0] is not None else -math.inf for _, c in batch]
+            return [-math.inf if (value := cache[c.key][0]) is None else value for _, c in batch]
 
         try:
             return evolve(self.ctx.space, self.ctx.budget, score, random.Random(self.ctx.seed), self.cfg)

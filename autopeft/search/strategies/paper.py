@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from autopeft.errors import UserError
 from autopeft.search.strategies.base import Context
 from autopeft.search.strategies.mobo import MOBOStrategy
 
@@ -31,6 +32,11 @@ class AutoPEFTPaperStrategy(MOBOStrategy):
                  restarts: int = 10, max_evals: int = 2000, start: str = "maxmin", **options: Any):
         super().__init__(ctx, n_init=n_init, restarts=restarts, max_evals=max_evals, start=start, warmup=warmup,
                          samples=samples, thinning=thinning, **options)
+        backbone = ctx.space.dims.backbone_params
+        if backbone is None:  # a family described in the space file has no formula for its size
+            raise UserError(f"autopeft-paper: its reference point is 26% of the backbone, whose parameter count is "
+                            f"unknown for {ctx.space.dims.family}; use another strategy (e.g. mobo)")
+        self.backbone_params = backbone
 
     @staticmethod
     def deviations(fidelity: str) -> list[str]:
@@ -60,8 +66,7 @@ class AutoPEFTPaperStrategy(MOBOStrategy):
 
     def ref_point(self) -> list[float]:
         """The paper's (0.7 score, 26% of the backbone) in the (score, -params/budget) objectives."""
-        backbone = self.ctx.space.dims.backbone_params
-        return [PAPER_REF_SCORE, -PAPER_REF_PCT / 100 * backbone / self.ctx.budget]
+        return [PAPER_REF_SCORE, -PAPER_REF_PCT / 100 * self.backbone_params / self.ctx.budget]
 
     def info(self) -> dict[str, Any]:
         """Settings for run.json."""
