@@ -2,7 +2,8 @@
 
 Presets: `smoke` (20 steps, for tests), `quick` (100, a plain search's default), `standard`
 (300), `paper` (the AutoPEFT recipe's 20 epochs); `steps=N,data=F,eval=M,epochs=E,batch=B`
-overrides, alone or after a preset (`quick,eval=500`).
+overrides, alone or after a preset (`quick,eval=500`). `stop=K` trains only the first K steps of
+the planned schedule: a multi-fidelity search's lower rung, which a later job continues.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Fidelity:
     eval: int | None = DEFAULT_EVAL  # None: the whole split
     batch: int = 32
     warmup: float = 0.06  # fraction of steps with a linearly rising learning rate
+    stop: int | None = None  # train only this many steps of the planned schedule (a rung); None: all
 
     def total_steps(self, train_size: int) -> int:
         """Optimizer steps for a training pool of `train_size` examples."""
@@ -36,6 +38,15 @@ class Fidelity:
             return self.steps
         pool = max(1, int(round(train_size * self.data)))
         return max(1, math.ceil((self.epochs or 1.0) * pool / self.batch))
+
+    def stop_steps(self, train_size: int) -> int:
+        """Where this training stops: `stop`, or the end of the planned schedule."""
+        total = self.total_steps(train_size)
+        return total if self.stop is None else min(self.stop, total)
+
+    def final(self) -> Fidelity:
+        """The same schedule trained to its end."""
+        return dataclasses.replace(self, stop=None)
 
     def label(self) -> str:
         """A compact text form that `parse_fidelity` reads back."""
@@ -45,6 +56,8 @@ class Fidelity:
         parts.append(f"eval={self.eval if self.eval is not None else 'all'}")
         if self.batch != 32:
             parts.append(f"batch={self.batch}")
+        if self.stop is not None:
+            parts.append(f"stop={self.stop}")
         return ",".join(parts)
 
 
@@ -54,7 +67,7 @@ PRESETS: dict[str, Fidelity] = {
     "standard": Fidelity("standard", steps=300),
     "paper": Fidelity("paper", epochs=20.0, eval=None),
 }
-_FIELDS = {"steps": int, "epochs": float, "data": float, "eval": int, "batch": int, "warmup": float}
+_FIELDS = {"steps": int, "epochs": float, "data": float, "eval": int, "batch": int, "warmup": float, "stop": int}
 
 
 def parse_fidelity(text: str) -> Fidelity:
@@ -89,5 +102,7 @@ def _check(fid: Fidelity) -> None:
         raise UserError(f"fidelity data={fid.data} must be a fraction in (0, 1]")
     if fid.eval is not None and fid.eval < 1 or fid.batch < 1:
         raise UserError("fidelity eval and batch must be positive")
+    if fid.stop is not None and fid.stop < 1:
+        raise UserError("fidelity stop must be a positive number of steps")
     if not 0 <= fid.warmup < 1:
         raise UserError(f"fidelity warmup={fid.warmup} must be a fraction in [0, 1)")

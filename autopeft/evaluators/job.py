@@ -28,6 +28,10 @@ class Job:
     recipe: str | None = None
     trial: int | None = None  # the study's trial number, when a search asks
     weights: str | None = None  # the trial's kept weights: report scoring loads them instead of retraining
+    # multi-fidelity: continue from this paused training (evaluators/checkpoint.py bytes) instead of
+    # starting afresh, and/or hand back a checkpoint where this job's training stops
+    resume: bytes | None = field(default=None, repr=False)
+    keep_checkpoint: bool = False
 
     @classmethod
     def of(cls, candidate: Any, fidelity: Fidelity | None = None, seed: int = 0, **kwargs: Any) -> Job:

@@ -31,6 +31,7 @@ class EvalResult:
     reports: dict[str, dict[str, float]] = field(default_factory=dict)  # report split -> metric values
     candidate: str = ""  # the candidate's canonical JSON
     state: dict[str, Any] | None = field(default=None, repr=False)  # PEFT + head tensors, when kept
+    checkpoint: bytes | None = field(default=None, repr=False)  # the paused training, when asked for
 
     @property
     def ok(self) -> bool:
@@ -41,4 +42,5 @@ class EvalResult:
         """A JSON-able dict (without the tensors)."""
         out = asdict(self)
         out.pop("state")
+        out.pop("checkpoint")
         return out

@@ -79,10 +79,12 @@ def build_optimizer(attached: Any, head_lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=0.0)
 
 
-def linear_schedule(total: int, warmup: int) -> Any:
-    """Linear warm-up to the base rate, then linear decay to 0 at `total` (HF's schedule)."""
+def linear_schedule(total: int, warmup: int, offset: int = 0) -> Any:
+    """Linear warm-up to the base rate, then linear decay to 0 at `total` (HF's schedule), from step
+    `offset` on: a continued run keeps the schedule it was planned with, so pausing changes nothing."""
 
-    def factor(step: int) -> float:
+    def factor(local_step: int) -> float:
+        step = local_step + offset
         if step < warmup:
             return (step + 1) / (warmup + 1)
         return max(0.0, (total - step) / max(1, total - warmup))
@@ -139,17 +141,30 @@ def train_pool(task: EncodedTask, fidelity: Fidelity) -> EncodedSplit:
 
 def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optimizer, fidelity: Fidelity,
                seed: int, device: Any, pad_to: int | None, group_by_length: bool, result: EvalResult,
-               progress: Progress | None, after_step: Callable[[int], None] | None = None) -> None:
+               progress: Progress | None, after_step: Callable[[int], None] | None = None,
+               resume: bytes | None = None, keep_checkpoint: bool = False) -> bytes | None:
     """AdamW steps with warm-up + linear decay and clipping; `after_step(step)` (1-based) runs after
-    each optimizer step, before the gradients are cleared (AdaLoRA's rank allocation needs them)."""
+    each optimizer step, before the gradients are cleared (AdaLoRA's rank allocation needs them).
+
+    Trains to `fidelity.stop` of the planned schedule, from `resume` (a checkpoint of the same
+    candidate and schedule) when given; returns a checkpoint where it stopped when asked."""
+    from autopeft.evaluators import checkpoint
+
     train = train_pool(task, fidelity)
     total = fidelity.total_steps(len(train))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total, int(total * fidelity.warmup)))
+    stop = fidelity.stop_steps(len(train))
+    start = checkpoint.restore(resume, model, optimizer, total) if resume is not None else 0
+    if start > stop:
+        raise checkpoint.CheckpointMismatch(f"the checkpoint is at step {start}, past this job's stop at {stop}")
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total, int(total * fidelity.warmup), start))
     params = [p for g in optimizer.param_groups for p in g["params"]]
     batches = train_batches(train.lengths, fidelity.batch, np.random.default_rng(seed), group_by_length)
+    for _ in range(start):  # the batches the paused run already took
+        next(batches)
     losses: list[float] = []
+    result.steps = start
     model.train()
-    for step in range(total):
+    for step in range(start, stop):
         batch = {k: v.to(device) for k, v in collate(task, train, next(batches), pad_to).items()}
         loss = model(**batch).loss
         value = float(loss.detach())
@@ -167,8 +182,9 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
         losses.append(value)
         result.steps = step + 1
         if progress is not None:
-            progress(step + 1, total, value)
+            progress(step + 1, stop, value)
     result.train_loss = float(np.mean(losses[-LOSS_WINDOW:])) if losses else None
+    return checkpoint.capture(model, optimizer, stop, total) if keep_checkpoint else None
 
 
 def score_trained(result: EvalResult, model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity,
@@ -211,8 +227,11 @@ def train_and_score(
     pad_to: int | None = None,
     group_by_length: bool = True,
     progress: Progress | None = None,
+    resume: bytes | None = None,
+    keep_checkpoint: bool = False,
 ) -> EvalResult:
-    """Attach `candidate`, train it at `fidelity`, score it on `split` (and `report_splits`), detach."""
+    """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
+    `split` (and `report_splits`), detach; the result carries a checkpoint when asked."""
     from autopeft.methods.attach import apply
 
     start = time.perf_counter()
@@ -228,8 +247,9 @@ def train_and_score(
             model.to(device)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
-            train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device, pad_to,
-                       group_by_length, result, progress)
+            result.checkpoint = train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device,
+                                           pad_to, group_by_length, result, progress, resume=resume,
+                                           keep_checkpoint=keep_checkpoint)
             score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device)
     except Exception as exc:  # a candidate's failure must never stop a search
         result.reason = failure_reason(exc)

@@ -69,6 +69,10 @@ class Worker:
         from autopeft.methods.candidate import Candidate
 
         if job.recipe:
+            if job.resume is not None or job.keep_checkpoint:
+                return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed,
+                                  fidelity=job.fidelity.label(),
+                                  reason="a recipe (AdaLoRA) cannot be paused and continued")
             return self._evaluate_recipe(job, progress)
         try:
             candidate = Candidate.from_json(job.candidate)
@@ -83,7 +87,7 @@ class Worker:
         pad_to = None if self.spec.dynamic_padding else self.spec.max_length
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
                                job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
-                               progress)
+                               progress, resume=job.resume, keep_checkpoint=job.keep_checkpoint)
 
     def _evaluate_recipe(self, job: Job, progress: Any = None) -> EvalResult:
         from autopeft.evaluators.adalora import Recipe, train_and_score_adalora
