@@ -84,7 +84,7 @@ class SupernetProxy:
     """A supernet on its own worker (its own copy of the backbone, so standalone trials on the
     evaluator's workers never see the supernet's modules), checkpointed in the run directory."""
 
-    def __init__(self, worker_spec: Any, space: BoundSpace, budget: int, plan: ProxyPlan, seed: int,
+    def __init__(self, worker_spec: Any, space: BoundSpace, budget: int | None, plan: ProxyPlan, seed: int,
                  checkpoint_dir: Path):
         from autopeft.evaluators.supernet import SupernetPlan, SupernetTrainer
         from autopeft.evaluators.worker import Worker
