@@ -136,7 +136,7 @@ class StudyLoop:
     def _rerun(self, t: optuna.trial.FrozenTrial) -> Proposal:
         cand = Candidate.from_json(t.user_attrs["candidate"])
         kept = {k: t.user_attrs[k] for k in RERUN_KEEPS if t.user_attrs.get(k) is not None}
-        return self.strategy.open_trial(cand, dict(t.params) or None, rerun_of=t.number, **kept)
+        return self.strategy.open_trial(cand, record.genes_of(t), rerun_of=t.number, **kept)
 
     def _run_baselines(self) -> None:
         if not self.cfg.baselines or self.bstudy is None:

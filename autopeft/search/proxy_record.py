@@ -36,7 +36,7 @@ def cached_scores(study: optuna.Study | None,
             continue
         key = Candidate.from_json(cand).key
         metrics = json.loads(t.user_attrs.get("metrics") or "{}")
-        out[key] = (proxy_value(t.user_attrs.get("score"), metrics, rank_by), dict(t.params) or None)
+        out[key] = (proxy_value(t.user_attrs.get("score"), metrics, rank_by), record.genes_of(t))
     return out
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import optuna
@@ -105,24 +104,38 @@ def replace_candidate(trial: Trial, candidate: Candidate, space: BoundSpace) -> 
 def start(trial: Trial, candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str,
           **extra: Any) -> None:
     """Mark a trial the sampler just asked for as running this candidate."""
-    for k, v in start_attrs(candidate, space, strategy, fidelity, **extra).items():
-        trial.set_user_attr(k, v)
+    opened(trial, start_attrs(candidate, space, strategy, fidelity, **extra))
+
+
+def opened(trial: Trial, attrs: dict[str, Any]) -> None:
+    """Write a starting trial's attributes, `candidate` last: a trial killed before that has no
+    candidate, so resume marks it interrupted and never re-runs it half-recorded."""
+    for key, value in attrs.items():
+        if key != "candidate":
+            trial.set_user_attr(key, value)
+    trial.set_user_attr("candidate", attrs["candidate"])
 
 
 def create_running(study: optuna.Study, params: dict[str, Any] | None, space: BoundSpace,
                    attrs: dict[str, Any]) -> Trial:
-    """A RUNNING trial with fixed parameters and attributes, written in one storage transaction.
+    """A RUNNING trial of a strategy's own proposal, through Optuna's public API.
 
-    The one use of Optuna's storage API, on purpose: the public route (`enqueue_trial` + `ask` with
-    the space's distributions) commits each parameter separately, so a search killed while it asks
-    leaves a trial with part of its parameters, which resume cannot use
-    (tests/search/test_resume.py::test_sigkill_then_resume failed that way when tried)."""
-    dists = distributions(space) if params else {}
-    template = FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
-                           datetime_complete=None, params=dict(params or {}), distributions=dists,
-                           user_attrs=attrs, system_attrs={}, intermediate_values={}, trial_id=0)
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
-    return Trial(study, trial_id)
+    `ask()` creates the trial in one write; its attributes follow one by one, the gene assignment as
+    the `genes` attribute (not Optuna parameters: fixing those takes `enqueue_trial`, which another
+    search on a shared study could pop, and a commit per gene), and `candidate` last, so a trial
+    killed while it opens has no candidate and is never re-run half-recorded (`opened`)."""
+    trial = study.ask()
+    opened(trial, ({"genes": json.dumps(params, sort_keys=True)} if params else {}) | attrs)
+    return trial
+
+
+def genes_of(t: FrozenTrial) -> dict[str, Any] | None:
+    """A trial's gene assignment: its `genes` attribute, or its Optuna parameters where a sampler
+    proposed it (tpe, nsga2); None for a candidate no gene assignment gives (a recipe's, a baseline)."""
+    text = t.user_attrs.get("genes")
+    if text:
+        return dict(json.loads(text))
+    return dict(t.params) or None
 
 
 def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -> str:
@@ -200,8 +213,7 @@ def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation 
     if not text:
         return None
     cand = Candidate.from_json(text)
-    assignment = dict(t.params) if t.params else None
-    return Observation(t.number, status_of(t), cand, assignment, int(t.user_attrs.get("peft_params", 0)),
+    return Observation(t.number, status_of(t), cand, genes_of(t), int(t.user_attrs.get("peft_params", 0)),
                        t.user_attrs.get("score"))
 
 

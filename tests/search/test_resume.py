@@ -24,10 +24,12 @@ search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[3], trials=10, ou
 
 
 def _running(run_dir):
-    """Trials RUNNING in the study (read with sqlite3: no Optuna storage in the polling loop)."""
+    """Trials RUNNING in the study with their candidate recorded, i.e. training (read with sqlite3:
+    no Optuna storage in the polling loop)."""
     try:
         with sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+            return db.execute("SELECT count(*) FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                              "WHERE t.state = 'RUNNING' AND a.key = 'candidate'").fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -76,6 +78,23 @@ def test_sigkill_then_resume(tmp_path, small_space):
     # no candidate trained twice
     done = res.trials[res.trials["state"] == "complete"]
     assert done["candidate"].is_unique
+
+
+def test_a_trial_killed_while_it_opened_is_marked_and_not_rerun(tmp_path, small_space):
+    """A kill between Optuna's `ask` and the trial's `candidate` attribute (written last) leaves a
+    RUNNING trial with part of its record: resume marks it interrupted and does not re-run it."""
+    run_dir = tmp_path / "run"
+    search("tweet_sentiment", space=small_space, strategy="random", trials=3, out=run_dir,
+           evaluator=SyntheticEvaluator(), keep_weights="none")
+    study = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db")
+    half = study.ask()
+    half.set_user_attr("status", "running")
+    half.set_user_attr("strategy", "random")
+    res = search(resume=run_dir, trials=5, evaluator=SyntheticEvaluator())
+    trials = {t.number: t for t in optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db").trials}
+    assert record.status_of(trials[half.number]) == "interrupted"
+    assert not any(t.user_attrs.get("rerun_of") == half.number for t in trials.values())
+    assert (res.trials["state"] == "complete").sum() == 5
 
 
 def test_resume_can_extend_the_trial_count(tmp_path, small_space):

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from autopeft.methods.candidate import Candidate
 from autopeft.search import record
 from autopeft.search.strategies.base import Proposal, Strategy
 
@@ -56,6 +57,18 @@ class OptunaStrategy(Strategy):
         if fixed is None:
             return None
         return self.open_trial(fixed[1], fixed[0], repaired=True)
+
+    def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, recipe: str | None = None,
+                   **extra: Any) -> Proposal:
+        """A proposal of ours (a repair, a re-run) as the sampler's own parameters, so it learns from
+        it: enqueued with its genes and asked for at once (its attributes follow, `candidate` last)."""
+        if assignment is None or recipe is not None:
+            return super().open_trial(candidate, assignment, recipe, **extra)
+        self.ctx.study.enqueue_trial(assignment, skip_if_exists=False)
+        trial = self.ctx.study.ask(record.distributions(self.ctx.space))
+        record.start(trial, candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)
+        self.ctx.seen.add(candidate.key)
+        return Proposal(trial, candidate, assignment)
 
     def _repaired(self, assignment: dict[str, Any] | None):
         if assignment is not None:
