@@ -45,6 +45,9 @@ class SyntheticEvaluator:
     The score rises with a saturating, method-weighted capacity (each method has its own value per
     parameter and a bonus for being spread across layers), minus a small penalty for mixing too
     many methods, plus optional noise -- enough structure that a model should beat random search.
+    A job that stops early (a multi-fidelity rung) scores lower, by the share of the planned steps it
+    trained, and hands back a stand-in checkpoint (its step), which a continuing job reports in its
+    metrics (`resumed_at`), so tests can follow a candidate up the rungs.
     """
 
     metric = "accuracy"
@@ -90,8 +93,16 @@ class SyntheticEvaluator:
                                  seed=job.seed, candidate=job.candidate)
             else:
                 s = self.score(job.parsed(), job.seed)
-                res = EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split,
+                planned = job.fidelity.total_steps(1000)
+                stop = job.fidelity.stop_steps(1000)
+                s = self.chance + (s - self.chance) * (stop / planned) ** 0.3
+                metrics = {"accuracy": s}
+                if job.resume is not None:
+                    metrics["resumed_at"] = float(job.resume.decode().removeprefix("synthetic step "))
+                res = EvalResult(OK, self.metric, score=s, metrics=metrics, split=job.split, steps=stop,
                                  fidelity=job.fidelity.label(), seed=job.seed, candidate=job.candidate)
+                if job.keep_checkpoint:
+                    res.checkpoint = f"synthetic step {stop}".encode()
                 if self.keep_state:
                     import torch
 

@@ -6,6 +6,7 @@ has nothing new to propose. Every finished trial rewrites trials.csv and front.c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,14 +26,14 @@ from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 
 # what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
-RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name")
+RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name", "rung", "continues")
 
 
 @dataclass
 class Progress:
     """What the progress bar shows."""
 
-    done: int = 0
+    done: float = 0  # what the trained trials count towards the target (a rung: its share)
     target: int = 0
     best_score: float | None = None
     front_size: int = 0
@@ -115,7 +116,7 @@ class StudyLoop:
             if self._time_left() <= 0:
                 self.stop_reason = "time limit"
                 break
-            n = min(self.cfg.batch, self.cfg.target - done)
+            n = min(self.cfg.batch, math.ceil(self.cfg.target - done))
             batch = [self._rerun(t) for t in reruns[:n]]
             reruns = reruns[n:]
             if len(batch) < n:
@@ -156,8 +157,7 @@ class StudyLoop:
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         by_number = {p.trial.number: p for p in batch}
         out: list[Observation] = []
-        fidelity = parse_fidelity(self.ctx.fidelity)
-        jobs = [Job.of(p.candidate, fidelity, self.cfg.seed, recipe=p.recipe, trial=p.trial.number) for p in batch]
+        jobs = [self._job(p) for p in batch]
 
         def on_result(job: Job, result) -> None:
             number = cast(int, job.trial)  # each job above carries its trial's number, and comes back as given
@@ -170,8 +170,10 @@ class StudyLoop:
             label = number if kind == "search" else f"b{number}"
             if self.cfg.keep_weights != "none" and status == "complete" and result.state:
                 weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
+            if status == "complete" and result.checkpoint is not None:
+                weights.save_checkpoint(self.cfg.run_dir, number, result.checkpoint)
             out.append(Observation(number, status, prop.candidate, prop.assignment,
-                                   int(prop.trial.user_attrs["peft_params"]), result.score))
+                                   int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung))
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
             self.progress.status = ""
@@ -186,6 +188,17 @@ class StudyLoop:
             if by_number:
                 self._refresh()
         return out
+
+    def _job(self, p: Proposal) -> Job:
+        """A proposal's job: at its own fidelity (a rung) or the search's, continuing the checkpoint
+        of the trial it climbs from (from the start when that checkpoint is gone)."""
+        fidelity = parse_fidelity(p.fidelity or self.ctx.fidelity)
+        resume = weights.load_checkpoint(self.cfg.run_dir, p.resume_from) if p.resume_from is not None else None
+        if p.resume_from is not None and resume is None:
+            p.trial.set_user_attr("continues", None)
+            p.trial.set_user_attr("cost", (fidelity.stop or fidelity.steps or 0) / (fidelity.steps or 1))
+        return Job.of(p.candidate, fidelity, self.cfg.seed, recipe=p.recipe, trial=p.trial.number, resume=resume,
+                      keep_checkpoint=p.keep_checkpoint)
 
     def _weights_meta(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
         try:
@@ -213,8 +226,9 @@ class StudyLoop:
         self.progress.hypervolume = hv
         scores = df[(df["kind"] == "search") & (df["state"] == "complete")]["score"]
         self.progress.best_score = float(scores.max()) if len(scores) else None
-        self.progress.done = int(((df["kind"] == "search") & df["state"].isin(record.COUNTED)).sum())
-        if self.cfg.plot_every and trial is not None and self.progress.done % self.cfg.plot_every == 0:
+        self.progress.done = record.counted(self.study.get_trials(deepcopy=False))
+        trained = int(((df["kind"] == "search") & df["state"].isin(record.COUNTED)).sum())
+        if self.cfg.plot_every and trial is not None and trained % self.cfg.plot_every == 0:
             plot(self.cfg.run_dir)
 
 

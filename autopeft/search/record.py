@@ -10,7 +10,8 @@ failure reason) plus `status`, the state trials.csv shows:
     duplicate    decodes to a candidate already tried      Optuna PRUNED
     interrupted  was running when the search stopped       Optuna FAIL (re-run on resume)
 
-Only complete and failed trials count towards `--trials`. Baselines live in a second study of
+Only complete and failed trials count towards `--trials` (a multi-fidelity rung by its `cost`,
+its share of the final fidelity's steps). Baselines live in a second study of
 the same storage (`<name>-baselines`), so samplers never learn from them.
 """
 
@@ -84,6 +85,7 @@ class Observation:
     assignment: dict[str, Any] | None
     params: int
     score: float | None = None
+    rung: int | None = None  # a multi-fidelity search's rung (None: a plain trial)
 
 
 def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str, **extra: Any) -> dict:
@@ -214,9 +216,15 @@ def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation 
         return None
     cand = Candidate.from_json(text)
     return Observation(t.number, status_of(t), cand, genes_of(t), int(t.user_attrs.get("peft_params", 0)),
-                       t.user_attrs.get("score"))
+                       t.user_attrs.get("score"), t.user_attrs.get("rung"))
 
 
-def counted(trials: list[FrozenTrial]) -> int:
-    """Trials that count towards --trials: trained, completed or failed."""
-    return sum(status_of(t) in COUNTED for t in trials)
+def cost_of(t: FrozenTrial) -> float:
+    """What a trial counts towards --trials: 1, or a multi-fidelity rung's share of the final
+    fidelity's steps (its `cost`)."""
+    return float(t.user_attrs.get("cost", 1.0))
+
+
+def counted(trials: list[FrozenTrial]) -> float:
+    """What the trained trials (completed or failed) count towards --trials."""
+    return sum(cost_of(t) for t in trials if status_of(t) in COUNTED)

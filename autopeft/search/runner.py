@@ -24,7 +24,6 @@ class RunnerEvaluator:
     def __init__(self, s: Settings):
         from autopeft.backbones import load_config, resolve_model_path
         from autopeft.evaluators.cache import encode_task
-        from autopeft.evaluators.fidelity import parse_fidelity
         from autopeft.evaluators.metrics import chance_score
         from autopeft.evaluators.runners import InProcessRunner, make_runner
         from autopeft.evaluators.tasks import task_ref
@@ -34,7 +33,6 @@ class RunnerEvaluator:
         if s.options.task is None:
             raise ValueError("a search's settings without a task: resolve_settings refuses those")
         self.ref = task_ref(s.options.task, s.options.data_dir, s.options.text_cols, s.options.label_col)
-        self.fidelity = parse_fidelity(s.fidelity)
         self.keep_state = s.options.keep_weights != "none"
         self.workers = max(1, s.options.workers or 1)
         spec = WorkerSpec(task=self.ref, model=s.options.model)
@@ -52,10 +50,11 @@ class RunnerEvaluator:
         self._model: Any = None
 
     def _job(self, job: Job, report: bool = False) -> Job:
-        """What the worker runs for a trial: trained on dev at this search's fidelity (scored on the
-        reporting split too when `report`), its state kept when the search keeps weights."""
+        """What the worker runs for a trial: trained on dev at the job's fidelity (the search's, or a
+        multi-fidelity rung's; scored on the reporting split too when `report`), its state kept when
+        the search keeps weights."""
         reports = self.report_splits if report else ()
-        return replace(job, fidelity=self.fidelity, split="dev", report_splits=reports, keep_state=self.keep_state)
+        return replace(job, split="dev", report_splits=reports, keep_state=self.keep_state)
 
     def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
         """Train and score a batch; each result is passed on as it arrives."""

@@ -37,3 +37,23 @@ def prune(run_dir: str | Path, keep: set[int]) -> None:
         label = f.name.removeprefix("trial-").removesuffix(".safetensors")
         if label.isdigit() and int(label) not in keep:
             f.unlink(missing_ok=True)
+
+
+def checkpoint_path(run_dir: str | Path, trial: int) -> Path:
+    """Where a multi-fidelity rung's paused training is kept (evaluators/checkpoint.py bytes)."""
+    return Path(run_dir) / "checkpoints" / f"trial-{trial}.safetensors"
+
+
+def save_checkpoint(run_dir: str | Path, trial: int, blob: bytes) -> None:
+    """Write a checkpoint atomically (a killed search never leaves half a file to continue from)."""
+    path = checkpoint_path(run_dir, trial)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+
+
+def load_checkpoint(run_dir: str | Path, trial: int) -> bytes | None:
+    """A kept checkpoint (None when there is none: the continuation then trains from the start)."""
+    path = checkpoint_path(run_dir, trial)
+    return path.read_bytes() if path.is_file() else None

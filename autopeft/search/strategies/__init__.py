@@ -15,6 +15,7 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "noah-paper": ("autopeft.search.strategies.noah", "NOAHPaperStrategy"),
     "auto": ("autopeft.search.strategies.auto", "AutoStrategy"),
     "adalora": ("autopeft.search.strategies.adalora", "AdaLoRAStrategy"),
+    "asha": ("autopeft.search.strategies.asha", "ASHAStrategy"),
 }
 
 

@@ -24,6 +24,10 @@ class Proposal:
     candidate: Candidate
     assignment: dict[str, Any] | None
     recipe: str | None = None  # a training recipe that finds its own candidate (AdaLoRA), as JSON
+    fidelity: str | None = None  # its own fidelity (a multi-fidelity rung); None: the search's
+    rung: int | None = None  # a multi-fidelity search's rung
+    resume_from: int | None = None  # the trial whose checkpoint this one continues
+    keep_checkpoint: bool = False  # keep a checkpoint where it stops (a rung below the last)
 
 
 @dataclass
@@ -102,16 +106,17 @@ class Strategy(ABC):
 
     # --- helpers --------------------------------------------------------------------------
     def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, recipe: str | None = None,
-                   **extra: Any) -> Proposal:
-        """Open a trial with fixed parameters (the strategy's own proposal) and mark it running.
+                   fidelity: str | None = None, **extra: Any) -> Proposal:
+        """Open a trial with fixed parameters (the strategy's own proposal) and mark it running, at
+        the search's fidelity unless `fidelity` names another (a multi-fidelity rung).
 
         With a `recipe`, `candidate` is where it starts; the trial records the candidate it ends with."""
         if recipe is not None:
             extra["recipe"] = recipe
-        attrs = record.start_attrs(candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)
+        attrs = record.start_attrs(candidate, self.ctx.space, self.name, fidelity or self.ctx.fidelity, **extra)
         trial = record.create_running(self.ctx.study, assignment, self.ctx.space, attrs)
         self.ctx.seen.add(candidate.key)
-        return Proposal(trial, candidate, assignment, recipe)
+        return Proposal(trial, candidate, assignment, recipe, fidelity)
 
     def random_new(self, tries: int = 200) -> tuple[dict[str, Any], Candidate] | None:
         """A random feasible candidate not yet tried (None when none is found)."""

@@ -70,9 +70,8 @@ class MOBOStrategy(Strategy):
     # --- proposals ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Proposal]:
         """Space-filling points until `n_init` results are in, then acquisition maxima."""
-        done = [o for o in self.history if o.assignment is not None]
         out: list[Proposal] = []
-        while len(out) < n and len(done) + len(out) < self.n_init:
+        while len(out) < n and self.started() + len(out) < self.n_init:
             seed = next(((nm, a, c) for nm, a, c in self.seeds if self.ctx.is_new(c)), None)
             if seed is not None:
                 out.append(self.open_trial(seed[2], seed[1], origin=f"the baseline {seed[0]} as a first trial"))
@@ -85,6 +84,10 @@ class MOBOStrategy(Strategy):
             for a, cand in self._acquire(n - len(out), pending=out):
                 out.append(self.open_trial(cand, a))
         return out
+
+    def started(self) -> int:
+        """Points of the space already started (the space-filling start counts them)."""
+        return sum(o.assignment is not None for o in self.history)
 
     def _space_filling(self, pending: list[Proposal]) -> tuple[dict[str, Any], Candidate] | None:
         taken = [(o.assignment, o.candidate) for o in self.history if o.assignment is not None]
@@ -153,9 +156,10 @@ class MOBOStrategy(Strategy):
         if len(obs) < 2:
             found = [self.random_new() for _ in range(q)]
             return [f for f in found if f is not None]
-        x = torch.tensor(self.enc.encode_many([(a, o.candidate) for o, a, _ in obs]), dtype=torch.double)
-        y = torch.tensor([[score] for _, _, score in obs], dtype=torch.double)
+        features, scores = self.training_data(obs)
+        x, y = torch.tensor(features, dtype=torch.double), torch.tensor(scores, dtype=torch.double)
         model = self.fit_model(x, y)
+        x_baseline = torch.tensor(self.baseline_points(obs), dtype=torch.double)
         picks: list[tuple[dict[str, Any], Candidate]] = []
         front = self._front_assignments(obs)
         chosen: set[str] = set()
@@ -164,7 +168,7 @@ class MOBOStrategy(Strategy):
                 (p.assignment, p.candidate) for p in pending if p.assignment is not None]
             pend += picks
             x_pending = torch.tensor(self.enc.encode_many(pend), dtype=torch.double) if pend else None
-            acqf = self.acquisition(model, x, x_pending)
+            acqf = self.acquisition(model, x_baseline, x_pending)
 
             def values(xs: np.ndarray, acqf=acqf) -> np.ndarray:
                 with torch.no_grad():
@@ -184,6 +188,15 @@ class MOBOStrategy(Strategy):
             chosen.add(best_c.key)
             picks.append((best_a, best_c))
         return picks
+
+    def training_data(self, obs: list[ScoredObs]) -> tuple[np.ndarray, np.ndarray]:
+        """The GP's inputs (the encoding) and targets (the score), one row per scored trial."""
+        x = self.enc.encode_many([(a, o.candidate) for o, a, _ in obs])
+        return x, np.array([[score] for _, _, score in obs], dtype=float)
+
+    def baseline_points(self, obs: list[ScoredObs]) -> np.ndarray:
+        """The acquisition's observed points (qLogNEHVI's X_baseline), in the GP's inputs."""
+        return self.training_data(obs)[0]
 
     def _front_assignments(self, obs: list[ScoredObs]) -> list[dict[str, Any]]:
         from autopeft.pareto import non_dominated

@@ -59,11 +59,11 @@ class OptunaStrategy(Strategy):
         return self.open_trial(fixed[1], fixed[0], repaired=True)
 
     def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, recipe: str | None = None,
-                   **extra: Any) -> Proposal:
+                   fidelity: str | None = None, **extra: Any) -> Proposal:
         """A proposal of ours (a repair, a re-run) as the sampler's own parameters, so it learns from
         it: enqueued with its genes and asked for at once (its attributes follow, `candidate` last)."""
-        if assignment is None or recipe is not None:
-            return super().open_trial(candidate, assignment, recipe, **extra)
+        if assignment is None or recipe is not None or fidelity is not None:
+            return super().open_trial(candidate, assignment, recipe, fidelity, **extra)
         self.ctx.study.enqueue_trial(assignment, skip_if_exists=False)
         trial = self.ctx.study.ask(record.distributions(self.ctx.space))
         record.start(trial, candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)

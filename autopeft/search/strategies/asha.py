@@ -1,0 +1,161 @@
+"""`asha`: many candidates briefly, the promising ones longer (multi-fidelity `mobo`).
+
+The search's fidelity is the final rung; below it are rungs at 1/eta, 1/eta², ... of its steps
+(`quick`, eta 3, 3 rungs: 11, 33 and 100 steps). Every trial is one rung of one candidate: new
+candidates start at the bottom, and whenever a slot is free the highest rung with an unclimbed
+member in its top 1/eta promotes it (search/rungs.py: MO-ASHA's ranking, asynchronous). A promoted
+candidate continues from its checkpoint at the rung below (evaluators/checkpoint.py): every rung
+trains the same planned schedule (warm-up and linear decay over the final steps) and stops early,
+so continuing is exactly the longer run planned from the start, and a rung's score is the score
+the final run had at that step.
+
+New candidates come from `mobo`'s GP, fitted to every rung's scores with the rung as an input
+(log steps over log final steps, the first column of the encoding), the acquisition asked at the
+final rung: the GP learns how scores rise with steps from candidates that climbed, and what a
+candidate would score at the end from the rest (fidelity as an input, as in BOTorch's
+multi-fidelity models; a multi-task model is the alternative the issue asks to measure).
+
+Only final-rung trials make the front (their fidelity is the search's). `--trials N` buys the
+training steps of N final-fidelity trials: a rung trial counts its share, the steps it trained over
+the final steps (its `cost`), so `asha` and `mobo` with the same `--trials` spend the same steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from autopeft.errors import UserError
+from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.methods.candidate import Candidate
+from autopeft.search.record import Observation
+from autopeft.search.rungs import RungResult, promotable, rung_steps
+from autopeft.search.strategies.base import Context, Proposal
+from autopeft.search.strategies.mobo import MOBOStrategy, ScoredObs
+
+
+class ASHAStrategy(MOBOStrategy):
+    """Asynchronous successive halving over training steps, proposals from a fidelity-aware GP."""
+
+    name = "asha"
+
+    def __init__(self, ctx: Context, eta: int = 3, rungs: int = 3, **options: Any):
+        final = parse_fidelity(ctx.fidelity)
+        if final.steps is None or final.stop is not None:
+            raise UserError(f"asha needs a fidelity counted in steps (e.g. quick, standard, steps=300), "
+                            f"not {ctx.fidelity!r}")
+        self.steps = rung_steps(final.steps, eta, rungs)
+        self.final = final
+        super().__init__(ctx, eta=eta, rungs=rungs, **options)
+        self.eta = eta
+        self.genes: dict[str, dict[str, Any] | None] = {}  # candidate key -> its gene assignment
+
+    # --- rungs -----------------------------------------------------------------------------
+    def fidelity_of(self, rung: int) -> str:
+        """The fidelity label a trial at `rung` records (the search's own at the top: its front)."""
+        if rung == len(self.steps) - 1:
+            return self.ctx.fidelity
+        return dataclasses.replace(self.final, stop=self.steps[rung]).label()
+
+    def level(self, rung: int) -> float:
+        """The GP's fidelity input: log steps over log final steps (1 at the final rung)."""
+        return math.log(self.steps[rung]) / math.log(self.steps[-1]) if self.steps[-1] > 1 else 1.0
+
+    def _results(self, rung: int) -> list[RungResult]:
+        return [RungResult(o.candidate.key, o.number, float(o.score), o.params) for o in self.history
+                if o.rung == rung and o.status == "complete" and o.score is not None]
+
+    def _reached(self, rung: int, pending: list[Proposal]) -> set[str]:
+        """Candidates with a trial at `rung`: finished, failed, running or about to be."""
+        keys = {o.candidate.key for o in self.history if o.rung == rung}
+        return keys | {p.candidate.key for p in pending if p.rung == rung}
+
+    def _promotion(self, pending: list[Proposal]) -> Proposal | None:
+        for rung in range(len(self.steps) - 2, -1, -1):
+            ready = promotable(self._results(rung), self._reached(rung + 1, pending), self.eta,
+                               self.ctx.chance, self.ctx.budget)
+            if ready:
+                best = ready[0]
+                cand = next(o.candidate for o in self.history if o.number == best.trial)
+                return self.open_rung(cand, self.genes.get(best.key), rung + 1, continues=best.trial)
+        return None
+
+    def open_rung(self, candidate: Candidate, assignment: dict[str, Any] | None, rung: int,
+                  continues: int | None = None, **extra: Any) -> Proposal:
+        """Open the trial that trains `candidate` to `rung` (from its checkpoint at `continues`)."""
+        start = self.steps[rung - 1] if continues is not None else 0
+        cost = (self.steps[rung] - start) / self.steps[-1]
+        extra |= {"rung": rung, "cost": cost, "stop": self.steps[rung]}
+        if continues is not None:
+            extra["continues"] = continues
+        prop = super().open_trial(candidate, assignment, fidelity=self.fidelity_of(rung), **extra)
+        prop.rung, prop.resume_from = rung, continues
+        prop.keep_checkpoint = rung < len(self.steps) - 1
+        self.genes[candidate.key] = assignment
+        return prop
+
+    def open_trial(self, candidate: Candidate, assignment: dict[str, Any] | None, recipe: str | None = None,
+                   fidelity: str | None = None, **extra: Any) -> Proposal:
+        """A new candidate (mobo's proposal, or a re-run of an interrupted trial) at the bottom rung;
+        an interrupted trial of a higher rung re-runs at its rung, from the checkpoint it continued.
+        (`fidelity` is the rung's; a recipe cannot be paused, so asha opens none.)"""
+        rung = extra.pop("rung", 0)
+        continues = extra.pop("continues", None)
+        return self.open_rung(candidate, assignment, rung, continues, **extra)
+
+    # --- asking --------------------------------------------------------------------------
+    def ask(self, n: int) -> list[Proposal]:
+        """Promotions first (highest rung first), then new candidates from the GP at the bottom rung."""
+        out: list[Proposal] = []
+        while len(out) < n:
+            prop = self._promotion(out)
+            if prop is None:
+                break
+            out.append(prop)
+        if len(out) < n:
+            out += super().ask(n - len(out))
+        return out
+
+    def started(self) -> int:
+        """Distinct candidates started (a promotion is not a new point of the space-filling start)."""
+        return len({o.candidate.key for o in self.history if o.assignment is not None})
+
+    def tell(self, observations: list[Observation]) -> None:
+        for o in observations:
+            if o.assignment is not None:
+                self.genes.setdefault(o.candidate.key, o.assignment)
+        super().tell(observations)
+
+    # --- the GP with fidelity as an input ----------------------------------------------
+    def training_data(self, obs: list[ScoredObs]) -> tuple[np.ndarray, np.ndarray]:
+        """Every rung's score, the rung's level as the first column."""
+        x, y = super().training_data(obs)
+        levels = np.array([[self.level(o.rung or 0)] for o, _, _ in obs])
+        return np.hstack([levels, x]), y
+
+    def baseline_points(self, obs: list[ScoredObs]) -> np.ndarray:
+        """The observed candidates, each once, at the final rung (where the acquisition is asked)."""
+        seen: dict[str, tuple[dict[str, Any], Candidate]] = {}
+        for o, a, _ in obs:
+            seen.setdefault(o.candidate.key, (a, o.candidate))
+        x = self.enc.encode_many(list(seen.values()))
+        return np.hstack([np.ones((len(x), 1)), x])
+
+    def acquisition(self, score_model, x_baseline, x_pending):
+        """mobo's acquisition over (level, encoding) with the level fixed at the final rung."""
+        import torch
+        from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
+
+        if x_pending is not None:
+            x_pending = torch.cat([torch.ones(len(x_pending), 1, dtype=x_pending.dtype), x_pending], dim=1)
+        full = super().acquisition(score_model, x_baseline, x_pending)
+        return FixedFeatureAcquisitionFunction(full, d=x_baseline.shape[-1], columns=[0], values=[1.0])
+
+    def info(self) -> dict[str, Any]:
+        """Settings for run.json: the rungs and how they count."""
+        return super().info() | {"rung_steps": self.steps, "eta": self.eta,
+                                 "rung_fidelities": [self.fidelity_of(r) for r in range(len(self.steps))],
+                                 "trials_count": "final-fidelity steps: a rung trial counts its steps / final steps"}

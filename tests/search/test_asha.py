@@ -1,0 +1,120 @@
+"""`asha`, the multi-fidelity search: rungs, MO-ASHA promotion, an honest record (every rung a trial
+of its own fidelity; the front holds the final rung only; --trials counts steps) and resume after
+SIGKILL continuing partially trained candidates from their checkpoints."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from autopeft.errors import UserError
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+from autopeft.search.rungs import RungResult, mo_order, promotable, rung_steps
+from tests.helpers.data import completed_trials
+
+SCRIPT = """
+import sys
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+search("tweet_sentiment", space=sys.argv[2], strategy="asha", trials=4, out=sys.argv[1], seed=5,
+       evaluator=SyntheticEvaluator(delay_s=0.3), keep_weights="none")
+"""
+
+
+def test_rung_steps():
+    assert rung_steps(100, 3, 3) == [11, 33, 100]
+    assert rung_steps(300, 3, 3) == [33, 100, 300]
+    assert rung_steps(20, 3, 4) == [1, 2, 7, 20]
+    assert rung_steps(4, 3, 5) == [1, 4]  # rungs that round to the same step merge
+    with pytest.raises(ValueError):
+        rung_steps(100, 1, 3)
+
+
+def test_mo_order_ranks_fronts_then_hypervolume_contribution():
+    a = RungResult("a", 0, 0.80, 10_000)   # front: high score, large
+    b = RungResult("b", 1, 0.70, 1_000)    # front: fair score, small
+    c = RungResult("c", 2, 0.69, 5_000)    # dominated by b
+    d = RungResult("d", 3, 0.71, 9_000)    # front, but squeezed between a and b: small contribution
+    order = mo_order([c, d, a, b], ref_score=0.5, budget=20_000)
+    assert order[-1] == c and set(order[:3]) == {a, b, d}
+    assert order.index(d) == 2  # least hypervolume contribution within the first front
+    # top 1/eta = 1 of 4 (floor), and a member that already climbed is not offered again
+    first = promotable([a, b, c, d], set(), 3, 0.5, 20_000)
+    assert len(first) == 1 and first[0] in (a, b)
+    assert promotable([a, b, c, d], {first[0].key}, 3, 0.5, 20_000) == []
+    assert promotable([a, b], set(), 3, 0.5, 20_000) == []  # a rung of 2 promotes nobody yet
+
+
+def _rows(res):
+    return res.trials[res.trials["kind"] == "search"]
+
+
+def test_asha_record_front_and_counting(tmp_path, small_space):
+    res = search("tweet_sentiment", space=small_space, strategy="asha", trials=3, out=tmp_path / "run",
+                 evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
+    rows = _rows(res)
+    assert set(rows["rung"].dropna().astype(int)) == {0, 1, 2}
+    stops = {0: "stop=11", 1: "stop=33"}
+    for _, r in rows.iterrows():
+        if int(r["rung"]) in stops:
+            assert r["fidelity"].endswith(stops[int(r["rung"])])
+        else:
+            assert r["fidelity"] == "quick"
+    # the front: final-rung trials only
+    front = rows[rows["front"]]
+    assert len(front) and (front["fidelity"] == "quick").all()
+    # every climb continues the same candidate's trial one rung below, and counts only its new steps
+    by_trial = rows.set_index("trial")
+    climbs = rows[rows["continues"].notna()]
+    assert len(climbs) >= 2
+    for _, r in climbs.iterrows():
+        below = by_trial.loc[int(r["continues"])]
+        assert int(below["rung"]) == int(r["rung"]) - 1 and below["candidate"] == r["candidate"]
+    assert math.isclose(climbs[climbs["rung"] == 1]["cost"].iloc[0], (33 - 11) / 100)
+    # --trials counts final-fidelity steps: the search stopped once the rungs' costs reached 3
+    done = rows[rows["state"].isin(["complete", "failed"])]["cost"].sum()
+    assert 3 <= done < 3 + 1 and res.info["trials_done"] == pytest.approx(done)
+    # a negative control: the same number of mobo trials trains 3 candidates to the end
+    plain = _rows(search("tweet_sentiment", space=small_space, strategy="mobo", trials=3, out=tmp_path / "mobo",
+                         evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none"))
+    assert plain["rung"].isna().all() and len(plain) == 3 and len(rows) > 3
+
+
+def test_asha_needs_a_fidelity_in_steps(tmp_path, small_space):
+    with pytest.raises(UserError, match="fidelity counted in steps"):
+        search("tweet_sentiment", space=small_space, strategy="asha", trials=2, fidelity="paper",
+               out=tmp_path / "run", evaluator=SyntheticEvaluator(), keep_weights="none")
+
+
+def test_sigkill_then_resume_continues_partially_trained_candidates(tmp_path, small_space):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), small_space])
+    try:
+        deadline = time.monotonic() + 180
+        while completed_trials(run_dir) < 8:
+            assert proc.poll() is None, "the search ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    storage = f"sqlite:///{run_dir}/study.db"
+    before = {t.number for t in optuna.load_study(study_name="autopeft", storage=storage).trials
+              if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("rung", 0) < 2}
+    res = search(resume=run_dir, evaluator=SyntheticEvaluator())
+    study = optuna.load_study(study_name="autopeft", storage=storage)
+    after_kill = [t for t in study.trials if t.number > max(before)]
+    continued = [t for t in after_kill if t.user_attrs.get("continues") in before and t.state.name == "COMPLETE"]
+    assert continued, "after the resume a candidate trained before the kill climbed on"
+    for t in continued:
+        metrics = __import__("json").loads(t.user_attrs["metrics"])
+        parent = study.trials[t.user_attrs["continues"]]
+        # the job was handed the parent's checkpoint (the synthetic evaluator reports its step)
+        assert metrics["resumed_at"] == {0: 11, 1: 33}[parent.user_attrs["rung"]]
+    assert res.info["status"] == "finished" and res.info["trials_done"] >= 4
