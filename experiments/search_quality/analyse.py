@@ -21,11 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-SOURCES = {"mobo": "default search (mobo, full space)",
+SOURCES = {"mobo": "mobo, max-min start (the default search until start=baselines)",
            "adalora": "--strategy adalora's pick (plain LoRA on AdaLoRA's allocation won its front)",
            "peft": "search --exportable peft (mobo, lora space)",
-           "warm": "mobo, the expressible baselines as first trials", "baseline": "hand-designed baseline",
-           "user": "AdaLoRA as its user runs it (whole budget)"}
+           "warm": "default search (mobo, the expressible baselines first)", "baseline": "hand-designed baseline",
+           "user": "AdaLoRA as its user runs it (whole budget)",
+           "asha": "asha (multi-fidelity mobo up to standard, 10 minutes)"}
 
 
 def _result(path: Path) -> dict:
