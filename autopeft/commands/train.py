@@ -193,7 +193,7 @@ def _run(spec: Any, cand: Any, fid: Any, seeds: list[int], split: str, report: b
                 def step(i: int, s: int, total: int, loss: float) -> None:
                     status.update(f"seed {jobs[i].seed}: step {s}/{total}, loss {loss:.3f}")
 
-                return runner.run(jobs, show, step)
+                return runner.run(jobs, show, progress=step)
             return runner.run(jobs, show)
     finally:
         runner.close()

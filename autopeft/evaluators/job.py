@@ -51,3 +51,6 @@ class Job:
 
 # called once per job as each finishes, so a result is recorded before a later job can be lost
 OnResult = Callable[[Job, EvalResult], None]
+# asked for further jobs whenever a worker is free and none is queued (an empty list: no more), so
+# a search hands each free worker its next trial at once instead of waiting for a batch to end
+MoreJobs = Callable[[], list[Job]]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.request import url2pathname
 
 from autopeft.errors import UserError
-from autopeft.evaluators.job import Job, OnResult
+from autopeft.evaluators.job import Job, MoreJobs, OnResult
 from autopeft.evaluators.result import FAILED, EvalResult
 from autopeft.evaluators.worker import Worker, WorkerSpec
 
@@ -78,9 +78,12 @@ class RayRunner:
     def _new_actor(self) -> Any:
         return self._actor_cls.remote(self.spec)
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[EvalResult]:
-        """Evaluate jobs, one at a time per actor; each free actor takes the next job."""
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None,
+            more: MoreJobs | None = None) -> list[EvalResult]:
+        """Evaluate jobs, one at a time per actor; each free actor takes the next job, or what
+        `more()` hands over when none is queued, so no actor waits for the others to finish."""
         ray = self.ray
+        jobs = list(jobs)
         results: list[EvalResult | None] = [None] * len(jobs)
         attempts = [0] * len(jobs)
         queue = list(range(len(jobs)))
@@ -88,7 +91,15 @@ class RayRunner:
         free = list(range(len(self.actors)))
 
         def submit() -> None:
-            while queue and free:
+            while free:
+                if not queue:
+                    new = more() if more is not None else []
+                    if not new:
+                        break
+                    queue.extend(range(len(jobs), len(jobs) + len(new)))
+                    jobs.extend(new)
+                    results.extend([None] * len(new))
+                    attempts.extend([0] * len(new))
                 i, a = queue.pop(0), free.pop(0)
                 attempts[i] += 1
                 running[self.actors[a].evaluate.remote(jobs[i])] = (i, a)

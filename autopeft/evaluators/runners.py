@@ -1,12 +1,13 @@
-"""Runners execute batches of jobs: in-process (the default) or on Ray actors (`--workers N`,
-`--ray-address ADDR`). Results come back in job order; `on_result` sees each as it finishes."""
+"""Runners execute jobs: in-process (the default) or on Ray actors (`--workers N`,
+`--ray-address ADDR`). Results come back in job order; `on_result` sees each as it finishes, and
+`more()`, when given, is asked for the next jobs whenever a worker is free and none is queued."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from autopeft.evaluators.job import Job, OnResult
+from autopeft.evaluators.job import Job, MoreJobs, OnResult
 from autopeft.evaluators.result import EvalResult
 from autopeft.evaluators.worker import Worker, WorkerSpec
 
@@ -14,7 +15,8 @@ from autopeft.evaluators.worker import Worker, WorkerSpec
 class Runner(Protocol):
     """Evaluates jobs; `close()` frees its workers."""
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[EvalResult]: ...
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None,
+            more: MoreJobs | None = None) -> list[EvalResult]: ...
 
     def close(self) -> None: ...
 
@@ -33,11 +35,14 @@ class InProcessRunner:
             self._worker = Worker(self.spec)
         return self._worker
 
-    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None,
+    def run(self, jobs: Sequence[Job], on_result: OnResult | None = None, more: MoreJobs | None = None,
             progress: Callable[[int, int, int, float], None] | None = None) -> list[EvalResult]:
-        """Evaluate jobs one after another; `progress(job, step, total, loss)` follows the training."""
-        results = []
-        for i, job in enumerate(jobs):
+        """Evaluate jobs one after another (then what `more()` hands over, until it has none);
+        `progress(job, step, total, loss)` follows the training."""
+        results: list[EvalResult] = []
+        queue = list(jobs)
+        while queue or (more is not None and (queue := list(more()))):
+            job, i = queue.pop(0), len(results)
             step_cb = (lambda s, t, loss, i=i: progress(i, s, t, loss)) if progress is not None else None
             result = self.worker.evaluate(job, step_cb)
             results.append(result)

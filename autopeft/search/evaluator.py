@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from autopeft.evaluators.job import Job, OnResult
+from autopeft.evaluators.job import Job, MoreJobs, OnResult
 from autopeft.evaluators.result import FAILED, OK, EvalResult
 from autopeft.methods.candidate import Candidate
 
@@ -23,8 +23,9 @@ class Evaluator(Protocol):
     chance: float  # the score of predicting the majority class (0 for MCC/correlations)
     num_labels: int | None  # the task's labels (None: the space's default); sizes the head in the counts
 
-    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
-        """Train and score each job on its split (dev)."""
+    def evaluate(self, jobs: list[Job], on_result: OnResult, more: MoreJobs | None = None) -> None:
+        """Train and score each job on its split (dev), then what `more()` hands over while it has
+        any (asked whenever a worker is free and no job is queued)."""
 
     def report(self, jobs: list[Job], on_result: OnResult) -> None:
         """Score trials on the reporting split (test), from their kept weights where there are some."""
@@ -81,9 +82,11 @@ class SyntheticEvaluator:
             value += random.Random(f"{cand.key}-{seed}-{self.seed}").gauss(0, self.noise)
         return value
 
-    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
-        """Score each job in turn (sleeping `delay_s` to mimic training)."""
-        for job in jobs:
+    def evaluate(self, jobs: list[Job], on_result: OnResult, more: MoreJobs | None = None) -> None:
+        """Score each job in turn (sleeping `delay_s` to mimic training), then `more()`'s."""
+        queue = list(jobs)
+        while queue or (more is not None and (queue := list(more()))):
+            job = queue.pop(0)
             self.calls += 1
             t0 = time.perf_counter()
             if self.delay_s:

@@ -1,7 +1,10 @@
-"""The study loop: ask a batch -> evaluate -> record each result as it arrives -> tell.
+"""The study loop: ask -> evaluate -> record and tell each result as it arrives -> ask again.
 
-Ends at `target` counted trials (complete or failed), at the time limit, or when the strategy
-has nothing new to propose. Every finished trial rewrites trials.csv and front.csv.
+The first `batch` proposals (one per worker) start together; after that each finished trial is
+recorded, told to the strategy, and its worker is handed the next proposal at once (the runner's
+`more`), so no worker waits for the others. Ends at `target` counted trials (complete or failed;
+a multi-fidelity rung counts its share), at the time limit, or when the strategy has nothing new
+to propose. Every finished trial rewrites trials.csv and front.csv.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class StudyLoop:
             self.progress.deadline = self.started + cfg.time_limit_s
         self.frame: pd.DataFrame | None = None
         self.stop_reason = ""
+        self.reruns: list[optuna.trial.FrozenTrial] = []  # interrupted trials a resumed search re-runs first
         ctx.on_status = self._status
 
     def _status(self, message: str) -> None:
@@ -104,7 +108,7 @@ class StudyLoop:
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> str:
         """Run to the target; returns why it stopped."""
-        reruns = self.recover()
+        self.reruns = self.recover()
         self._refresh()
         self._run_baselines()
         while True:
@@ -116,18 +120,28 @@ class StudyLoop:
             if self._time_left() <= 0:
                 self.stop_reason = "time limit"
                 break
-            n = min(self.cfg.batch, math.ceil(self.cfg.target - done))
-            batch = [self._rerun(t) for t in reruns[:n]]
-            reruns = reruns[n:]
-            if len(batch) < n:
-                batch += self.strategy.ask(n - len(batch))
+            batch = self._proposals(min(self.cfg.batch, math.ceil(self.cfg.target - done)))
             if not batch:
                 self.stop_reason = "the space has no new feasible candidate"
                 break
-            observations = self._evaluate(self.study, batch, "search")
-            self.strategy.tell(observations)
+            self._evaluate(self.study, batch, "search")
         self._refresh()
         return self.stop_reason
+
+    def _proposals(self, n: int) -> list[Proposal]:
+        """Up to `n` trials to start: interrupted ones first (a resumed search), then the strategy's."""
+        batch = [self._rerun(t) for t in self.reruns[:n]]
+        self.reruns = self.reruns[n:]
+        if len(batch) < n:
+            batch += self.strategy.ask(n - len(batch))
+        return batch
+
+    def _room(self, running: list[Proposal]) -> bool:
+        """Whether another trial may start beside `running`: time is left, and what is done plus
+        what runs (each trial its cost) is short of the target."""
+        planned = record.counted(self.study.get_trials(deepcopy=False))
+        planned += sum(float(p.trial.user_attrs.get("cost", 1.0)) for p in running)
+        return self._time_left() > 0 and planned < self.cfg.target
 
     def _time_left(self) -> float:
         if self.progress.deadline is None:
@@ -155,9 +169,18 @@ class StudyLoop:
             self._evaluate(self.bstudy, todo, "baseline")
 
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
+        """Train `batch`, recording each result as it arrives; for the search's own trials, tell the
+        strategy at once and hand a free worker the next proposal while there is room."""
         by_number = {p.trial.number: p for p in batch}
         out: list[Observation] = []
         jobs = [self._job(p) for p in batch]
+
+        def more() -> list[Job]:
+            if not self._room(list(by_number.values())):
+                return []
+            props = self._proposals(1)
+            by_number.update({p.trial.number: p for p in props})
+            return [self._job(p) for p in props]
 
         def on_result(job: Job, result) -> None:
             number = cast(int, job.trial)  # each job above carries its trial's number, and comes back as given
@@ -172,15 +195,18 @@ class StudyLoop:
                 weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
             if status == "complete" and result.checkpoint is not None:
                 weights.save_checkpoint(self.cfg.run_dir, number, result.checkpoint)
-            out.append(Observation(number, status, prop.candidate, prop.assignment,
-                                   int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung))
+            obs = Observation(number, status, prop.candidate, prop.assignment,
+                              int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung)
+            out.append(obs)
+            if kind == "search":
+                self.strategy.tell([obs])
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
             self.progress.status = ""
             self.on_progress(self.progress)
 
         try:
-            self.evaluator.evaluate(jobs, on_result)
+            self.evaluator.evaluate(jobs, on_result, more if kind == "search" else None)
         finally:
             for prop in by_number.values():  # Ctrl-C or a crash: nothing completed is lost
                 prop.trial.set_user_attr("status", "interrupted")

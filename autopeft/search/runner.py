@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from autopeft.evaluators.job import Job, OnResult
+from autopeft.evaluators.job import Job, MoreJobs, OnResult
 from autopeft.evaluators.result import EvalResult
 from autopeft.search.settings import Settings
 
@@ -56,9 +56,11 @@ class RunnerEvaluator:
         reports = self.report_splits if report else ()
         return replace(job, split="dev", report_splits=reports, keep_state=self.keep_state)
 
-    def evaluate(self, jobs: list[Job], on_result: OnResult) -> None:
-        """Train and score a batch; each result is passed on as it arrives."""
-        self.runner.run([self._job(j) for j in jobs], on_result)
+    def evaluate(self, jobs: list[Job], on_result: OnResult, more: MoreJobs | None = None) -> None:
+        """Train and score jobs; each result is passed on as it arrives, and each free worker takes
+        what `more()` hands over next."""
+        refill = (lambda: [self._job(j) for j in more()]) if more is not None else None
+        self.runner.run([self._job(j) for j in jobs], on_result, refill)
 
     def report(self, jobs: list[Job], on_result: OnResult) -> None:
         """Scores on the reporting split (`test`): from the trial's kept weights in this process, else

@@ -3,11 +3,8 @@ of its own fidelity; the front holds the final rung only; --trials counts steps)
 SIGKILL continuing partially trained candidates from their checkpoints."""
 
 import math
-import os
 import signal
-import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -17,6 +14,7 @@ from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 from autopeft.search.rungs import RungResult, mo_order, promotable, rung_steps
 from tests.helpers.data import completed_trials
+from tests.helpers.kill import run_and_kill
 
 SCRIPT = """
 import sys
@@ -94,16 +92,9 @@ def test_asha_needs_a_fidelity_in_steps(tmp_path, small_space):
 
 def test_sigkill_then_resume_continues_partially_trained_candidates(tmp_path, small_space):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), small_space])
-    try:
-        deadline = time.monotonic() + 180
-        while completed_trials(run_dir) < 8:
-            assert proc.poll() is None, "the search ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    code = run_and_kill([sys.executable, "-c", SCRIPT, str(run_dir), small_space],
+                        lambda: completed_trials(run_dir) >= 8)
+    assert code == -signal.SIGKILL
     storage = f"sqlite:///{run_dir}/study.db"
     before = {t.number for t in optuna.load_study(study_name="autopeft", storage=storage).trials
               if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("rung", 0) < 2}

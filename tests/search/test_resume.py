@@ -1,11 +1,8 @@
 """A search killed with SIGKILL mid-trial and resumed: nothing completed is lost, the count is met."""
 
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
 
 import optuna
 
@@ -13,6 +10,7 @@ from autopeft.search import record
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 from tests.helpers.data import completed_trials
+from tests.helpers.kill import run_and_kill
 
 SCRIPT = """
 import sys
@@ -35,18 +33,10 @@ def _running(run_dir):
 
 
 def _kill_mid_search(run_dir, space, strategy):
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), space, strategy])
-    try:
-        deadline = time.monotonic() + 180
-        # after 3 completed trials, wait for the next one to be inside its 0.4 s of "training"
-        while completed_trials(run_dir) < 3 or not _running(run_dir):
-            assert proc.poll() is None, "the search ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    # after 3 completed trials, wait for the next one to be inside its 0.4 s of "training"
+    code = run_and_kill([sys.executable, "-c", SCRIPT, str(run_dir), space, strategy],
+                        lambda: completed_trials(run_dir) >= 3 and bool(_running(run_dir)))
+    assert code == -signal.SIGKILL
 
 
 def test_sigkill_then_resume(tmp_path, small_space):

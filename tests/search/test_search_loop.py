@@ -98,3 +98,44 @@ def test_exhausted_space_stops(tmp_path):
                  evaluator=SyntheticEvaluator(), keep_weights="none")
     assert (res.trials["state"] == "complete").sum() == 1
     assert "no new" in res.stopped
+
+
+class _TwoWorkers(SyntheticEvaluator):
+    """Two simulated workers on a simulated clock: the search's first trial takes 10 units, every
+    other 1, and a worker that frees takes the next job from the queue or from `more()` at once."""
+
+    def evaluate(self, jobs, on_result, more=None):
+        import heapq
+
+        queue, clock, running, order = list(jobs), 0.0, [], 0
+        self.log = getattr(self, "log", [])
+        for worker in (0, 1):
+            if queue:
+                job = queue.pop(0)
+                heapq.heappush(running, (clock + (10 if job.trial == 0 else 1), order, worker, job))
+                order += 1
+        while running:
+            clock, _, worker, job = heapq.heappop(running)
+            super().evaluate([job], on_result)
+            self.log.append((clock, worker, job.trial))
+            if not queue and more is not None:
+                queue += more()
+            if queue:
+                nxt = queue.pop(0)
+                heapq.heappush(running, (clock + (10 if nxt.trial == 0 else 1), order, worker, nxt))
+                order += 1
+
+
+def test_a_free_worker_takes_the_next_trial_at_once(tmp_path, small_space):
+    """With two workers and one slow trial, the other worker goes on trial after trial (the search
+    does not wait for a batch to end), and the target is met exactly: no trial starts once done plus
+    running reaches it."""
+    evaluator = _TwoWorkers()
+    res = search("tweet_sentiment", space=small_space, strategy="random", trials=6, out=tmp_path / "run",
+                 evaluator=evaluator, keep_weights="none", workers=2)
+    rows = res.trials[res.trials["kind"] == "search"]
+    assert (rows["state"] == "complete").sum() == 6
+    first_worker = [w for _, w, t in evaluator.log if t == 0][0]
+    other = [(clock, t) for clock, w, t in evaluator.log if w != first_worker]
+    # five trials on the other worker while the slow one ran (a batch of 2 would have given it one)
+    assert len(other) == 5 and max(clock for clock, _ in other) <= 10

@@ -68,14 +68,14 @@ class ASHAStrategy(MOBOStrategy):
         return [RungResult(o.candidate.key, o.number, float(o.score), o.params) for o in self.history
                 if o.rung == rung and o.status == "complete" and o.score is not None]
 
-    def _reached(self, rung: int, pending: list[Proposal]) -> set[str]:
-        """Candidates with a trial at `rung`: finished, failed, running or about to be."""
+    def _reached(self, rung: int) -> set[str]:
+        """Candidates with a trial at `rung`: finished, failed, or running (opened, not yet told)."""
         keys = {o.candidate.key for o in self.history if o.rung == rung}
-        return keys | {p.candidate.key for p in pending if p.rung == rung}
+        return keys | {p.candidate.key for p in self.running.values() if p.rung == rung}
 
-    def _promotion(self, pending: list[Proposal]) -> Proposal | None:
+    def _promotion(self) -> Proposal | None:
         for rung in range(len(self.steps) - 2, -1, -1):
-            ready = promotable(self._results(rung), self._reached(rung + 1, pending), self.eta,
+            ready = promotable(self._results(rung), self._reached(rung + 1), self.eta,
                                self.ctx.chance, self.ctx.budget)
             if ready:
                 best = ready[0]
@@ -111,7 +111,7 @@ class ASHAStrategy(MOBOStrategy):
         """Promotions first (highest rung first), then new candidates from the GP at the bottom rung."""
         out: list[Proposal] = []
         while len(out) < n:
-            prop = self._promotion(out)
+            prop = self._promotion()
             if prop is None:
                 break
             out.append(prop)

@@ -134,7 +134,7 @@ class AutoStrategy(MOBOStrategy):
                 if self.ctx.is_new(c):
                     out.append(self.open_trial(c, a, proxy_value=s))
         if len(out) < n:
-            picks = self._acquire(n - len(out), pending=out)
+            picks = self._acquire(n - len(out), pending=list(self.running.values()))
             self._score([(a, c) for a, c in picks if self.ctx.fits(c)])
             for a, c in picks:
                 out.append(self.open_trial(c, a, proxy_value=self.pool[c.key][2] if c.key in self.pool else None))

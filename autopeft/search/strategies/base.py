@@ -79,6 +79,9 @@ class Strategy(ABC):
         self.rng = random.Random(ctx.seed)
         self.options = options
         self.history: list[Observation] = []
+        # trials opened and not yet told (with parallel workers the next ask comes while they train):
+        # what a model-based strategy must treat as pending points
+        self.running: dict[int, Proposal] = {}
 
     @classmethod
     def sampler(cls, seed: int, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
@@ -92,6 +95,8 @@ class Strategy(ABC):
     def tell(self, observations: list[Observation]) -> None:
         """Learn from finished trials."""
         self.history.extend(observations)
+        for o in observations:
+            self.running.pop(o.number, None)
 
     def rebuild(self, history: list[Observation]) -> None:
         """Restore the state from the record of a resumed search."""
@@ -116,7 +121,9 @@ class Strategy(ABC):
         attrs = record.start_attrs(candidate, self.ctx.space, self.name, fidelity or self.ctx.fidelity, **extra)
         trial = record.create_running(self.ctx.study, assignment, self.ctx.space, attrs)
         self.ctx.seen.add(candidate.key)
-        return Proposal(trial, candidate, assignment, recipe, fidelity)
+        prop = Proposal(trial, candidate, assignment, recipe, fidelity)
+        self.running[trial.number] = prop
+        return prop
 
     def random_new(self, tries: int = 200) -> tuple[dict[str, Any], Candidate] | None:
         """A random feasible candidate not yet tried (None when none is found)."""

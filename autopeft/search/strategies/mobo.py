@@ -11,11 +11,12 @@ what a user would have picked, so its front holds them at the search's fidelity;
 table, experiments/search_quality, it was level with max-min on tweets at 0.5% with a far steadier
 knee, ahead on MNIST, and the same search where the space expresses no baseline), or the design
 alone: greedy max-min distance in the encoding (`start="maxmin"`, the default before), or the same
-within each of `n_init` log-size bins, smallest first (`start="stratified"`). Max-min alone takes the densest, hence largest,
-candidates, so the front stays flat through the start; the stratified start has a far better
-front after its first few trials, but after 10 it ended behind on the 2-core CPU and level on an
-H100 (experiments/search_auto_vs_mobo/README.md: cpu_start, h100_start): the large, many-layer
-first trials teach the GP what its acquisitions then exploit at small sizes.
+within each of `n_init` log-size bins, smallest first (`start="stratified"`). Max-min alone takes
+the densest, hence largest, candidates, so the front stays flat through the start; the stratified
+start has a far better front after its first few trials, but after 10 it ended behind on the
+2-core CPU and level on an H100 (experiments/search_auto_vs_mobo/README.md: cpu_start,
+h100_start): the large, many-layer first trials teach the GP what its acquisitions then exploit
+at small sizes.
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ class MOBOStrategy(Strategy):
             if seed is not None:
                 out.append(self.open_trial(seed[2], seed[1], origin=f"the baseline {seed[0]} as a first trial"))
                 continue
-            pick = self._space_filling(out)
+            pick = self._space_filling(list(self.running.values()))
             if pick is None:
                 return out
             out.append(self.open_trial(pick[1], pick[0]))
         if len(out) < n:
-            for a, cand in self._acquire(n - len(out), pending=out):
+            for a, cand in self._acquire(n - len(out), pending=list(self.running.values())):
                 out.append(self.open_trial(cand, a))
         return out
 
