@@ -31,7 +31,7 @@ class SearchOptions:
                       "--model", "-m")
     space: str | None = _opt(None, "a preset (full, autopeft, noah, lora) or a space YAML file "
                              "(default: full; the recipe's own for a paper strategy)")
-    strategy: str = _opt("mobo", "mobo, auto, random, tpe, nsga2, adalora, autopeft-paper or noah-paper; "
+    strategy: str = _opt("mobo", "mobo, asha, auto, random, tpe, nsga2, adalora, autopeft-paper or noah-paper; "
                          "options as NAME:key=value, e.g. mobo:start=maxmin")
     trials: int | None = _opt(None, "trained trials to run (default 10, or unlimited with --time-limit)")
     time_limit: str | float | None = _opt(None, "stop after this long: 90s, 30m, 2h", cli=str | None)

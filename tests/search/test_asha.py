@@ -84,6 +84,34 @@ def test_asha_record_front_and_counting(tmp_path, small_space):
     assert plain["rung"].isna().all() and len(plain) == 3 and len(rows) > 3
 
 
+@pytest.mark.parametrize("model, gp", [("level", "SingleTaskGP"), ("multitask", "MultiTaskGP")])
+def test_the_gp_over_rungs(tmp_path, small_space, monkeypatch, model, gp):
+    """`level` fits one GP with the rung's level as its first input; `multitask` a task per rung once
+    the final rung has two scores (and one pooled GP before); both propose at the final rung."""
+    from autopeft.search.strategies.asha import ASHAStrategy
+    from tests.helpers.strategies import record_fits
+
+    fits = record_fits(monkeypatch, ASHAStrategy)
+    res = search("tweet_sentiment", space=small_space, strategy="asha", trials=4, out=tmp_path / "run",
+                 evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none", strategy_options={"model": model})
+    assert res.info["strategy_info"]["model"] == model
+    kinds = {type(m).__name__ for *_, m in fits}
+    assert gp in kinds
+    seen_levels: set[float] = set()
+    for strategy, x, *_ in fits:
+        if model == "level":  # the first column is each row's rung level
+            allowed = {round(strategy.level(r), 6) for r in range(len(strategy.steps))}
+            levels = {round(float(v), 6) for v in x[:, 0]}
+            assert levels <= allowed and x.shape[1] == strategy.enc.dim + 1
+            seen_levels |= levels
+        else:  # the rungs go in as tasks, not as an input column
+            assert x.shape[1] == strategy.enc.dim
+    assert model == "multitask" or len(seen_levels) > 1
+    with pytest.raises(UserError, match="model must be one of"):
+        search("tweet_sentiment", space=small_space, strategy="asha:model=other", trials=1, out=tmp_path / "bad",
+               evaluator=SyntheticEvaluator(), keep_weights="none")
+
+
 def test_asha_needs_a_fidelity_in_steps(tmp_path, small_space):
     with pytest.raises(UserError, match="fidelity counted in steps"):
         search("tweet_sentiment", space=small_space, strategy="asha", trials=2, fidelity="paper",

@@ -9,11 +9,15 @@ trains the same planned schedule (warm-up and linear decay over the final steps)
 so continuing is exactly the longer run planned from the start, and a rung's score is the score
 the final run had at that step.
 
-New candidates come from `mobo`'s GP, fitted to every rung's scores with the rung as an input
-(log steps over log final steps, the first column of the encoding), the acquisition asked at the
-final rung: the GP learns how scores rise with steps from candidates that climbed, and what a
-candidate would score at the end from the rest (fidelity as an input, as in BOTorch's
-multi-fidelity models; a multi-task model is the alternative the issue asks to measure).
+New candidates come from `mobo`'s GP over every rung's scores, asked at the final rung, in one of
+two ways (`asha:model=...`; which serves better is measured in experiments/search_quality):
+- `level` (the default): the rung as an input (log steps over log final steps, the first column
+  of the encoding); the GP learns how scores rise with steps from candidates that climbed, and
+  what a candidate would score at the end from the rest (as BoTorch's multi-fidelity models do);
+- `multitask`: each rung a task of BoTorch's `MultiTaskGP` (an ICM kernel, as `auto` uses for its
+  proxy), predicting the final rung: it learns from the data how far each rung is to be trusted.
+  Lower rungs' scores are put on the final rung's mean and spread first (BoTorch standardises the
+  tasks jointly); with fewer than two final-rung scores it pools every rung in one GP.
 
 Only final-rung trials make the front (their fidelity is the search's). `--trials N` buys the
 training steps of N final-fidelity trials: a rung trial counts its share, the steps it trained over
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -36,21 +41,27 @@ from autopeft.search.rungs import RungResult, promotable, rung_steps
 from autopeft.search.strategies.base import Context, Proposal
 from autopeft.search.strategies.mobo import MOBOStrategy, ScoredObs
 
+# how the GP uses lower rungs: the rung as an input, or one task per rung
+MODELS = ("level", "multitask")
+
 
 class ASHAStrategy(MOBOStrategy):
     """Asynchronous successive halving over training steps, proposals from a fidelity-aware GP."""
 
     name = "asha"
 
-    def __init__(self, ctx: Context, eta: int = 3, rungs: int = 3, **options: Any):
+    def __init__(self, ctx: Context, eta: int = 3, rungs: int = 3, model: str = "level", **options: Any):
+        if model not in MODELS:
+            raise UserError(f"asha: model must be one of {', '.join(MODELS)}, not {model!r}")
         final = parse_fidelity(ctx.fidelity)
         if final.steps is None or final.stop is not None:
             raise UserError(f"asha needs a fidelity counted in steps (e.g. quick, standard, steps=300), "
                             f"not {ctx.fidelity!r}")
         self.steps = rung_steps(final.steps, eta, rungs)
         self.final = final
-        super().__init__(ctx, eta=eta, rungs=rungs, **options)
-        self.eta = eta
+        super().__init__(ctx, eta=eta, rungs=rungs, model=model, **options)
+        self.eta, self.model = eta, model
+        self._rungs: list[int] = []  # the rung of each row the GP is fitted on (multitask)
         self.genes: dict[str, dict[str, Any] | None] = {}  # candidate key -> its gene assignment
 
     # --- rungs -----------------------------------------------------------------------------
@@ -129,11 +140,14 @@ class ASHAStrategy(MOBOStrategy):
                 self.genes.setdefault(o.candidate.key, o.assignment)
         super().tell(observations)
 
-    # --- the GP with fidelity as an input ----------------------------------------------
+    # --- the GP over every rung ----------------------------------------------------------
     def training_data(self, obs: list[ScoredObs]) -> tuple[np.ndarray, np.ndarray]:
-        """Every rung's score, the rung's level as the first column."""
+        """Every rung's score; `level`: the rung's level as the first column."""
         x, y = super().training_data(obs)
-        levels = np.array([[self.level(o.rung or 0)] for o, _, _ in obs])
+        self._rungs = [o.rung or 0 for o, _, _ in obs]
+        if self.model == "multitask":
+            return x, y
+        levels = np.array([[self.level(r)] for r in self._rungs])
         return np.hstack([levels, x]), y
 
     def baseline_points(self, obs: list[ScoredObs]) -> np.ndarray:
@@ -142,13 +156,39 @@ class ASHAStrategy(MOBOStrategy):
         for o, a, _ in obs:
             seen.setdefault(o.candidate.key, (a, o.candidate))
         x = self.enc.encode_many(list(seen.values()))
-        return np.hstack([np.ones((len(x), 1)), x])
+        return x if self.model == "multitask" else np.hstack([np.ones((len(x), 1)), x])
+
+    def fit_model(self, x, y):
+        """`level`: mobo's GP on (level, encoding). `multitask`: one task per rung, predicting the last."""
+        import torch
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import MultiTaskGP
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        top = len(self.steps) - 1
+        rungs = torch.tensor(self._rungs, dtype=x.dtype).unsqueeze(-1)
+        final = rungs.squeeze(-1) == top
+        if self.model != "multitask" or int(final.sum()) < 2 or len(set(self._rungs)) < 2:
+            return super().fit_model(x, y)
+        y = y.clone()
+        mean, spread = y[final].mean(), y[final].std().clamp_min(1e-9)
+        for rung in set(self._rungs) - {top}:
+            low = rungs.squeeze(-1) == rung
+            if int(low.sum()) > 1:
+                y[low] = (y[low] - y[low].mean()) / y[low].std().clamp_min(1e-9) * spread + mean
+        gp = MultiTaskGP(torch.cat([x, rungs], -1), y, task_feature=x.shape[-1], output_tasks=[top])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+        return gp
 
     def acquisition(self, score_model, x_baseline, x_pending):
-        """mobo's acquisition over (level, encoding) with the level fixed at the final rung."""
+        """mobo's acquisition; `level`: over (level, encoding) with the level fixed at the final rung."""
         import torch
         from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 
+        if self.model == "multitask":
+            return super().acquisition(score_model, x_baseline, x_pending)
         if x_pending is not None:
             x_pending = torch.cat([torch.ones(len(x_pending), 1, dtype=x_pending.dtype), x_pending], dim=1)
         full = super().acquisition(score_model, x_baseline, x_pending)
@@ -156,6 +196,6 @@ class ASHAStrategy(MOBOStrategy):
 
     def info(self) -> dict[str, Any]:
         """Settings for run.json: the rungs and how they count."""
-        return super().info() | {"rung_steps": self.steps, "eta": self.eta,
+        return super().info() | {"rung_steps": self.steps, "eta": self.eta, "model": self.model,
                                  "rung_fidelities": [self.fidelity_of(r) for r in range(len(self.steps))],
                                  "trials_count": "final-fidelity steps: a rung trial counts its steps / final steps"}
