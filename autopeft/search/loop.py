@@ -275,6 +275,6 @@ def plot(run_dir: str) -> bool:
 def finished_info(loop: StudyLoop) -> dict[str, Any]:
     """Outcome fields for run.json."""
     p = loop.progress
-    return {"trials_done": p.done, "front_size": p.front_size, "hypervolume": p.hypervolume,
+    return {"trials_done": round(p.done, 3), "front_size": p.front_size, "hypervolume": p.hypervolume,
             "best_score": p.best_score, "stopped": loop.stop_reason,
             "wall_s": round(time.monotonic() - loop.started, 1)}
