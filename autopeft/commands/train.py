@@ -58,6 +58,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "seeds": seeds,
         "split": first.split,
         "fidelity": first.fidelity,
+        "precision": first.precision,
         "peft_params": first.peft_params,
         "head_params": first.head_params,
         "train_params": first.train_params,
@@ -108,6 +109,8 @@ def train(
     ray_address: Annotated[str | None, typer.Option(help="an existing Ray cluster's address")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads per worker (default: its CPU share)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast; weights and optimizer state stay fp32) or "
+                                           "auto (bf16 where the device does it natively)")] = "fp32",
     budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
                                                "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
@@ -116,6 +119,7 @@ def train(
 
     from autopeft.backbones import DEFAULT_DROPOUT, load_config
     from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.evaluators.precision import PRECISIONS
     from autopeft.evaluators.tasks import task_ref
     from autopeft.evaluators.worker import WorkerSpec
     from autopeft.methods.anatomy import dims_from_config, resolve
@@ -138,7 +142,9 @@ def train(
         check_fits(cand, dims)
     if dropout is not None and not 0 <= dropout < 1:
         raise UserError(f"--dropout {dropout} must be in [0, 1)")
-    spec = WorkerSpec(task=ref, model=model, max_length=max_length,
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision,
                       dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device)
     results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)
     summary = summarise(results, seed_list)

@@ -142,13 +142,15 @@ def train_pool(task: EncodedTask, fidelity: Fidelity) -> EncodedSplit:
 def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optimizer, fidelity: Fidelity,
                seed: int, device: Any, pad_to: int | None, group_by_length: bool, result: EvalResult,
                progress: Progress | None, after_step: Callable[[int], None] | None = None,
-               resume: bytes | None = None, keep_checkpoint: bool = False) -> bytes | None:
+               resume: bytes | None = None, keep_checkpoint: bool = False, precision: str = "fp32") -> bytes | None:
     """AdamW steps with warm-up + linear decay and clipping; `after_step(step)` (1-based) runs after
     each optimizer step, before the gradients are cleared (AdaLoRA's rank allocation needs them).
 
     Trains to `fidelity.stop` of the planned schedule, from `resume` (a checkpoint of the same
-    candidate and schedule) when given; returns a checkpoint where it stopped when asked."""
+    candidate and schedule) when given; returns a checkpoint where it stopped when asked. Under
+    `precision` bf16 the forward runs under bfloat16 autocast (evaluators/precision.py)."""
     from autopeft.evaluators import checkpoint
+    from autopeft.evaluators.precision import training_autocast
 
     train = train_pool(task, fidelity)
     total = fidelity.total_steps(len(train))
@@ -166,7 +168,8 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
     model.train()
     for step in range(start, stop):
         batch = {k: v.to(device) for k, v in collate(task, train, next(batches), pad_to).items()}
-        loss = model(**batch).loss
+        with training_autocast(precision, device):
+            loss = model(**batch).loss
         value = float(loss.detach())
         if not np.isfinite(value):
             raise CandidateFailed(f"loss became {value} at step {step + 1}")
@@ -229,6 +232,7 @@ def train_and_score(
     progress: Progress | None = None,
     resume: bytes | None = None,
     keep_checkpoint: bool = False,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
     `split` (and `report_splits`), detach; the result carries a checkpoint when asked."""
@@ -236,7 +240,7 @@ def train_and_score(
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
-                        fidelity=fidelity.label(), candidate=candidate.to_json())
+                        fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision)
     attached = None
     memory = PeakMemory(device)
     try:
@@ -249,7 +253,7 @@ def train_and_score(
             result.train_params = attached.train_params + attached.head_params
             result.checkpoint = train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device,
                                            pad_to, group_by_length, result, progress, resume=resume,
-                                           keep_checkpoint=keep_checkpoint)
+                                           keep_checkpoint=keep_checkpoint, precision=precision)
             score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device)
     except Exception as exc:  # a candidate's failure must never stop a search
         result.reason = failure_reason(exc)

@@ -10,6 +10,7 @@ from typing import Any
 from autopeft.backbones import DEFAULT_DROPOUT
 from autopeft.evaluators.fidelity import HEAD_LR
 from autopeft.evaluators.job import Job
+from autopeft.evaluators.precision import resolve_precision
 from autopeft.evaluators.result import EvalResult
 from autopeft.evaluators.tasks import TaskRef
 
@@ -27,6 +28,7 @@ class WorkerSpec:
     head_lr: float = HEAD_LR
     dynamic_padding: bool = True  # False pads every batch to max_length (measured in train_speed)
     group_by_length: bool = True
+    precision: str = "fp32"  # fp32, bf16 (autocast) or auto (bf16 where the device does it natively)
 
 
 def resolve_device(device: str) -> str:
@@ -53,6 +55,7 @@ class Worker:
             os.environ["OMP_NUM_THREADS"] = str(spec.threads)
             torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
+        self.precision = resolve_precision(spec.precision, self.device)
         path = resolve_model_path(spec.model)
         self.config = load_config(spec.model)
         self.task = encode_task(spec.task, path, self.config, spec.max_length)
@@ -87,7 +90,8 @@ class Worker:
         pad_to = None if self.spec.dynamic_padding else self.spec.max_length
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
                                job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
-                               progress, resume=job.resume, keep_checkpoint=job.keep_checkpoint)
+                               progress, resume=job.resume, keep_checkpoint=job.keep_checkpoint,
+                               precision=self.precision)
 
     def _evaluate_recipe(self, job: Job, progress: Any = None) -> EvalResult:
         from autopeft.evaluators.adalora import Recipe, train_and_score_adalora

@@ -36,6 +36,8 @@ class SearchOptions:
     trials: int | None = _opt(None, "trained trials to run (default 10, or unlimited with --time-limit)")
     time_limit: str | float | None = _opt(None, "stop after this long: 90s, 30m, 2h", cli=str | None)
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
+    precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
+                          "where the device does it natively)")
     workers: int | None = _opt(None, "Ray workers on this machine (trials run in parallel); 1 = in-process")
     ray_address: str | None = _opt(None, "an existing Ray cluster's address")
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from autopeft.errors import UserError
+from autopeft.evaluators.precision import PRECISIONS
 from autopeft.methods.candidate import Candidate
 from autopeft.search.options import SearchOptions
 from autopeft.search.record import storage_url
@@ -92,7 +93,16 @@ class Settings:
                 "time_limit_s": self.time_limit_s, "storage": self.storage, "resumed": self.resumed,
                 "reference_point": {"score": self.chance, "peft_params": self.budget_params,
                                     "why": "chance score (majority class, 0 for MCC/correlations) and the budget"},
-                "deviations": self.deviations, "versions": versions}
+                "precision": self.precision(), "deviations": self.deviations, "versions": versions}
+
+    def precision(self) -> dict[str, str]:
+        """The precision asked for and what this machine's workers train in (evaluators/precision.py)."""
+        from autopeft.evaluators.precision import resolve_precision
+        from autopeft.evaluators.worker import resolve_device
+
+        requested = str(self.opts.get("precision") or "fp32")
+        device = resolve_device("auto")
+        return {"requested": requested, "used": resolve_precision(requested, device), "device": device}
 
 
 def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic: bool = False) -> Settings:
@@ -129,6 +139,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     fid = parse_fidelity(str(opts.get("fidelity") or "quick"))
     fidelity = fid.name if fid.name != "custom" else fid.label()
     time_limit = parse_duration(opts.get("time_limit"))
+    if str(opts.get("precision") or "fp32") not in PRECISIONS:
+        raise UserError(f"unknown precision {opts['precision']!r}; use one of {', '.join(PRECISIONS)}")
     trials = opts.get("trials") or (DEFAULT_TRIALS if time_limit is None else 10**6)
     if trials < 1:
         raise UserError(f"--trials {trials} must be at least 1")

@@ -37,3 +37,19 @@ def test_every_option_is_a_flag_with_its_help():
 def test_an_unknown_option_is_one_line_not_a_traceback():
     with pytest.raises(UserError, match="budgett"):
         search("tweet_sentiment", budgett="1%")
+
+
+def test_precision_is_checked_first_and_recorded(tmp_path, small_space):
+    import json
+
+    from autopeft.search.evaluator import SyntheticEvaluator
+
+    with pytest.raises(UserError, match="unknown precision 'fp16'"):
+        search("tweet_sentiment", space=small_space, trials=1, precision="fp16", out=tmp_path / "bad",
+               evaluator=SyntheticEvaluator())
+    assert not (tmp_path / "bad" / "run.json").exists()
+    search("tweet_sentiment", space=small_space, strategy="random", trials=1, precision="bf16", out=tmp_path / "run",
+           evaluator=SyntheticEvaluator(), keep_weights="none")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["precision"]["requested"] == "bf16" and info["precision"]["used"] == "bf16"
+    assert info["settings"]["precision"] == "bf16"

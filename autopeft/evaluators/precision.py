@@ -1,0 +1,63 @@
+"""The precision trials train in: float32, or bfloat16 autocast where the device does bf16 fast.
+
+Under `bf16` the forward and backward run under `torch.autocast(dtype=bfloat16)` while the weights,
+gradients and AdamW's moments stay float32 (mixed precision: nothing is rounded between steps).
+Scores are always computed in float32, so a trial's score does not depend on how fast its device
+is. `auto` takes bf16 on CUDA devices that support it and on CPUs with native bf16 instructions
+(AVX512-BF16 or AMX-BF16: machines of this project's kind differ, an earlier one had AVX2 only,
+where bf16 would be emulated and slower), float32 elsewhere. The default stays `fp32` until the
+scores bf16 gives are measured against float32 (issue 22).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from autopeft.errors import UserError
+
+PRECISIONS = ("fp32", "bf16", "auto")
+# CPU flags (Linux /proc/cpuinfo) that make bfloat16 matmuls native rather than emulated
+FAST_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo is not there: not Linux)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def fast_bf16(device: Any, cpuinfo: Path = CPUINFO) -> bool:
+    """Whether `device` computes bfloat16 natively (CUDA with bf16 support, or a CPU with the flags)."""
+    import torch
+
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return kind == "cpu" and bool(cpu_flags(cpuinfo) & FAST_BF16_FLAGS)
+
+
+def resolve_precision(requested: str, device: Any, cpuinfo: Path = CPUINFO) -> str:
+    """`fp32` or `bf16` for a requested `fp32|bf16|auto` on `device` (one clear error otherwise)."""
+    if requested not in PRECISIONS:
+        raise UserError(f"unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        return "bf16" if fast_bf16(device, cpuinfo) else "fp32"
+    return requested
+
+
+def training_autocast(precision: str, device: Any) -> contextlib.AbstractContextManager:
+    """The context a training step's forward runs in (autocast for bf16, nothing for fp32)."""
+    import torch
+
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

@@ -1,0 +1,72 @@
+"""Training precision: `auto` follows the CPU's native bf16 flags (both branches, whatever this
+machine has), bf16 trains under autocast with float32 weights and optimizer state, fp32 is unchanged."""
+
+import pytest
+import torch
+
+from autopeft.errors import UserError
+from autopeft.evaluators.fidelity import parse_fidelity
+from autopeft.evaluators.job import Job
+from autopeft.evaluators.precision import cpu_flags, fast_bf16, resolve_precision, training_autocast
+from autopeft.evaluators.tasks import task_ref
+from autopeft.evaluators.worker import Worker, WorkerSpec
+from tests.helpers.data import sentiment_rows, write_csv
+
+AVX512_BF16 = "processor : 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n"
+AVX2_ONLY = "processor : 0\nflags\t\t: fpu sse2 avx2 fma\n"
+
+
+@pytest.mark.parametrize("cpuinfo, auto", [(AVX512_BF16, "bf16"), (AVX2_ONLY, "fp32"), ("", "fp32")])
+def test_auto_follows_the_cpu_flags(tmp_path, cpuinfo, auto):
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo)
+    assert resolve_precision("auto", "cpu", path) == auto
+    assert fast_bf16("cpu", path) == (auto == "bf16")
+    # an explicit choice is taken as asked, whatever the CPU
+    assert resolve_precision("fp32", "cpu", path) == "fp32" and resolve_precision("bf16", "cpu", path) == "bf16"
+
+
+def test_cpu_flags_without_cpuinfo(tmp_path):
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_unknown_precision_is_one_line():
+    with pytest.raises(UserError, match="unknown precision 'fp16'"):
+        resolve_precision("fp16", "cpu")
+
+
+def test_autocast_runs_matmuls_in_bf16_only_when_asked():
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with training_autocast("bf16", "cpu"):
+        assert (a @ b).dtype == torch.bfloat16
+    with training_autocast("fp32", "cpu"):
+        assert (a @ b).dtype == torch.float32
+
+
+@pytest.fixture(scope="module")
+def task_path(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("task") / "sentiment.csv", ["text", "label"], sentiment_rows(300))
+
+
+def _train(tiny_bert, task_path, precision):
+    worker = Worker(WorkerSpec(task_ref(str(task_path)), model=tiny_bert, max_length=32, threads=1, head_lr=3e-2,
+                               precision=precision))
+    from autopeft.methods.candidate import Candidate
+
+    cand = Candidate([{"lora": {"q": 4, "v": 4}}, {"parallel_adapter": {"attn": 4}}],
+                     {"lora": {"lr": 3e-2}, "parallel_adapter": {"lr": 3e-2}})
+    result = worker.evaluate(Job.of(cand, parse_fidelity("steps=60,eval=all,batch=16"), 0, keep_state=True))
+    assert result.ok, result.reason
+    return result
+
+
+def test_bf16_trains_with_float32_weights_and_differs_from_fp32(tiny_bert, task_path):
+    fp32, bf16 = _train(tiny_bert, task_path, "fp32"), _train(tiny_bert, task_path, "bf16")
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    assert all(t.dtype == torch.float32 for t in bf16.state.values())  # mixed precision: fp32 master weights
+    # the negative control: autocast really changed the arithmetic (weights are not bit-identical) ...
+    assert any(not torch.equal(fp32.state[k], bf16.state[k]) for k in fp32.state)
+    # ... and fp32 is deterministic, so the difference is the precision's
+    assert all(torch.equal(v, _train(tiny_bert, task_path, "fp32").state[k]) for k, v in fp32.state.items())
+    # it still learns the task (chance is 0.5), about as well
+    assert bf16.score > 0.7 and abs(bf16.score - fp32.score) < 0.15
