@@ -120,7 +120,8 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
         finally:
             strat.close()
         status = "finished"
-        _score_front_on_test(loop, evaluator)
+        if o.test_scores:
+            _score_front_on_test(loop, evaluator)
     finally:
         info |= finished_info(loop) | {"status": status, "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}
         tables.write_run_json(s.run_dir, info)

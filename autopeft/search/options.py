@@ -43,6 +43,8 @@ class SearchOptions:
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)
     seed: int = _opt(0, "seed of the strategy and of every trial's training")
     baselines: bool = _opt(False, "also train the hand-designed baselines that fit the budget")
+    test_scores: bool = _opt(True, "score the front (and the baselines) on the task's test split when the search "
+                             "ends")
     keep_weights: str = _opt("front", "keep trained PEFT+head weights: none, front or all")
     plot_every: int = _opt(0, "redraw report/pareto.png every N trials (0: only at the end)")
     data_dir: str | None = _opt(None, "local data for GLUE tasks (GLUE TSV, save_to_disk, CSV)")

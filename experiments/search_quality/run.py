@@ -111,8 +111,9 @@ def clock_steps(cfg: Config, base: Path) -> list[Step]:
         for strategy in CLOCK_STRATEGIES:
             run = base / "clock" / f"{strategy}-s{seed}"
             option = CLOCK_OPTIONS.get(strategy, [strategy])
+            # no test scores: the clock compares fronts on dev over time (the first runs scored test too)
             cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--strategy", *option,
-                   "--time-limit", CLOCK_LIMIT, "--out", str(run)]
+                   "--time-limit", CLOCK_LIMIT, "--no-test-scores", "--out", str(run)]
             out.append(Step(f"clock {strategy} seed {seed}", cmd, run / "run.json", resume_dir=run))
     return out
 

@@ -53,3 +53,13 @@ def test_precision_is_checked_first_and_recorded(tmp_path, small_space):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["precision"]["requested"] == "bf16" and info["precision"]["used"] == "bf16"
     assert info["settings"]["precision"] == "bf16"
+
+
+def test_no_test_scores_skips_the_test_split(tmp_path, small_space):
+    from autopeft.search.evaluator import SyntheticEvaluator
+
+    kw = dict(space=small_space, strategy="random", trials=2, evaluator=SyntheticEvaluator(), keep_weights="none")
+    scored = search("tweet_sentiment", out=tmp_path / "on", **kw)
+    skipped = search("tweet_sentiment", out=tmp_path / "off", test_scores=False, **kw)
+    assert scored.front["test_score"].notna().all()
+    assert skipped.front["test_score"].isna().all() and len(skipped.front)
