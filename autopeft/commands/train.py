@@ -64,6 +64,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "train_params": first.train_params,
         "steps": max(r.steps for r in results),
         "wall_s": round(sum(r.wall_s for r in results), 2),
+        "train_s": round(sum(r.train_s for r in results), 2),
         "peak_mem_mb": max(r.peak_mem_mb for r in results),
         "mem_kind": first.mem_kind,
         "reasons": [r.reason for r in results if not r.ok],

@@ -251,9 +251,11 @@ def train_and_score(
             model.to(device)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
+            started = time.perf_counter()
             result.checkpoint = train_loop(model, task, build_optimizer(attached, head_lr), fidelity, seed, device,
                                            pad_to, group_by_length, result, progress, resume=resume,
                                            keep_checkpoint=keep_checkpoint, precision=precision)
+            result.train_s = round(time.perf_counter() - started, 3)
             score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device)
     except Exception as exc:  # a candidate's failure must never stop a search
         result.reason = failure_reason(exc)
