@@ -13,6 +13,7 @@ import pandas as pd
 from autopeft.errors import UserError
 from autopeft.search import record, tables
 from autopeft.search.evaluator import Evaluator
+from autopeft.search.lock import run_dir_lock
 from autopeft.search.loop import LoopConfig, Progress, StudyLoop, finished_info, plot
 from autopeft.search.options import SearchOptions
 from autopeft.search.proxy_record import open_proxy_study
@@ -55,16 +56,17 @@ def search(task: str | None = None, *, resume: str | Path | None = None, evaluat
     opts.strategy, opts.strategy_options = strategy, from_name | opts.strategy_options
     s = resolve_settings(opts.as_settings(), resume, synthetic=evaluator is not None)
     cls = strategy_class(s.options.strategy)
-    own = evaluator is None
-    if evaluator is None:
-        from autopeft.search.runner import make_evaluator
+    with run_dir_lock(s.run_dir):  # before the backbone loads: a second writer is refused at once
+        own = evaluator is None
+        if evaluator is None:
+            from autopeft.search.runner import make_evaluator
 
-        evaluator = make_evaluator(s)
-    try:
-        return _run(s, cls, evaluator, on_start, on_progress)
-    finally:
-        if own:
-            evaluator.close()
+            evaluator = make_evaluator(s)
+        try:
+            return _run(s, cls, evaluator, on_start, on_progress)
+        finally:
+            if own:
+                evaluator.close()
 
 
 def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:

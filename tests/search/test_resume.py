@@ -2,6 +2,7 @@
 
 import signal
 import sqlite3
+import subprocess
 import sys
 
 import optuna
@@ -93,3 +94,36 @@ def test_resume_can_extend_the_trial_count(tmp_path, small_space):
            evaluator=SyntheticEvaluator(), keep_weights="none")
     res = search(resume=run_dir, trials=5, evaluator=SyntheticEvaluator())
     assert (res.trials["state"] == "complete").sum() == 5
+
+
+def test_a_run_directory_another_search_is_writing_is_refused(tmp_path, small_space):
+    """While one process holds the run directory, a second resume is one clear error and changes
+    nothing; once the holder is gone (however it ended) the resume goes ahead."""
+    import pytest
+
+    from autopeft.errors import UserError
+    from autopeft.search.lock import run_dir_lock
+
+    run_dir = tmp_path / "run"
+    search("tweet_sentiment", space=small_space, strategy="random", trials=2, out=run_dir,
+           evaluator=SyntheticEvaluator(), keep_weights="none")
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from autopeft.search.lock import run_dir_lock
+with run_dir_lock({str(run_dir)!r}):
+    print("held", flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        before = (run_dir / "trials.csv").read_text()
+        with pytest.raises(UserError, match=f"being written by another search \\(pid {holder.pid}\\)"):
+            search(resume=run_dir, trials=4, evaluator=SyntheticEvaluator())
+        assert (run_dir / "trials.csv").read_text() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    res = search(resume=run_dir, trials=4, evaluator=SyntheticEvaluator())
+    assert (res.trials["state"] == "complete").sum() == 4
+    with run_dir_lock(run_dir):  # and the finished search let go of it
+        pass
