@@ -124,6 +124,13 @@ def load(model: Any, directory: str | Path):
             f"(model_type {getattr(model.config, 'model_type', '?')}); "
             "load that backbone"
         )
+    exported = int(task.get("num_labels") or 0)
+    if exported and exported != model.config.num_labels:
+        names = [task.get("id2label", {})[k] for k in sorted(task.get("id2label") or {}, key=int)]
+        raise UserError(
+            f"{directory} was exported for {exported} labels ({', '.join(names) or 'unnamed'}), but this model's "
+            f"head has {model.config.num_labels}; load the backbone with num_labels={exported}"
+        )
     tensors, _ = read_safetensors(directory / config["weights"])
     if weights_hash(model, exclude=tensors) != backbone.get("weights_hash"):
         raise UserError(

@@ -142,3 +142,13 @@ def test_no_pickle_written_or_read(tmp_path, backbone, monkeypatch):
                 assert list(f.keys())
         else:
             assert not path.read_bytes().startswith(b"\x80"), path  # a pickle stream starts with PROTO 0x80
+
+
+def test_another_label_set_is_refused(native, backbone):
+    """An export's head is for its task's labels: a model built for another number of labels is one line,
+    and nothing is attached."""
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS) + 1)
+    with pytest.raises(UserError, match=f"exported for {len(LABELS)} labels .* head has {len(LABELS) + 1}"):
+        autopeft.load(model, native)
+    assert not any("autopeft_" in n for n, _ in model.named_modules()) and not hasattr(model, "autopeft")
+    assert autopeft.load(_model(backbone), native).autopeft is not None  # the right head loads
