@@ -151,6 +151,9 @@ def load_run(run_dir: str | Path) -> RunData:
     if not (path / "trials.csv").exists() and not (path / "run.json").exists():
         raise UserError(f"{run_dir} has neither trials.csv nor run.json; is it a run directory of autopeft search?")
     meta = read_json(path / "run.json")
+    if not meta and not (path / "trials.csv").exists():
+        raise UserError(f"{run_dir}/run.json is unreadable and there is no trials.csv: not a run directory of "
+                        "autopeft search")
     trials = normalise_trials(read_table(path / "trials.csv"))
     front_file = None
     if (path / "front.csv").exists():

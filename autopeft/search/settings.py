@@ -3,7 +3,6 @@ or read back from run.json when resuming. All bad input fails here, before anyth
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field, fields
@@ -119,7 +118,12 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         run_dir = Path(resume)
         if not (run_dir / "run.json").is_file():
             raise UserError(f"--resume {resume}: no run.json there; give the directory of an earlier search")
-        old = json.loads((run_dir / "run.json").read_text())["settings"]
+        from autopeft.search.tables import read_run_json
+
+        old = read_run_json(run_dir).get("settings")
+        if not isinstance(old, dict):
+            raise UserError(f"--resume {resume}: its run.json holds no search settings; give the directory of "
+                            "an earlier search")
         opts = old | {k: given[k] for k in RESUMABLE if given.get(k) is not None}
         opts["out"] = str(run_dir)
     opts["workers"] = opts.get("workers") or 1
@@ -141,7 +145,9 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     time_limit = parse_duration(opts.get("time_limit"))
     if str(opts.get("precision") or "fp32") not in PRECISIONS:
         raise UserError(f"unknown precision {opts['precision']!r}; use one of {', '.join(PRECISIONS)}")
-    trials = opts.get("trials") or (DEFAULT_TRIALS if time_limit is None else 10**6)
+    trials = opts.get("trials")
+    if trials is None:  # not given (0 is given, and refused below)
+        trials = DEFAULT_TRIALS if time_limit is None else 10**6
     if trials < 1:
         raise UserError(f"--trials {trials} must be at least 1")
     config = load_config(opts["model"])

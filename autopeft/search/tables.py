@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from autopeft.errors import UserError
 from autopeft.pareto import non_dominated
 from autopeft.search.record import reason_of, status_of
 
@@ -85,4 +86,11 @@ def write_run_json(run_dir: str | Path, info: dict[str, Any]) -> None:
 
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     """run.json of an existing run."""
-    return json.loads((Path(run_dir) / "run.json").read_text())
+    path = Path(run_dir) / "run.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({exc}); it is not the run.json autopeft search writes") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not the run.json autopeft search writes")
+    return data
