@@ -23,7 +23,8 @@ SCRIPT = """
 import sys
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-evaluator = SyntheticEvaluator(delay_s=0.25, fail_every=7)
+# asha asks its GP between short rungs: longer "training" keeps most kills inside a trial's training
+evaluator = SyntheticEvaluator(delay_s=0.6 if sys.argv[4] == "asha" else 0.25, fail_every=7)
 if sys.argv[3] == "new":
     fast = {"pool": 32, "restarts": 1, "max_evals": 100, "mc_samples": 16} if sys.argv[4] == "asha" else {}
     search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[4], trials=int(sys.argv[5]), out=sys.argv[1],
