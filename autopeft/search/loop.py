@@ -10,6 +10,7 @@ to propose. Every finished trial rewrites trials.csv and front.csv.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,12 +190,9 @@ class StudyLoop:
                 prop.candidate = Candidate.from_json(result.candidate)
                 record.replace_candidate(prop.trial, prop.candidate, self.ctx.space)
                 self.ctx.seen.add(prop.candidate.key)
-            status = record.finish(study, prop.trial, result, self.ctx.budget)
             label = number if kind == "search" else f"b{number}"
-            if self.cfg.keep_weights != "none" and status == "complete" and result.state:
-                weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
-            if status == "complete" and result.checkpoint is not None:
-                weights.save_checkpoint(self.cfg.run_dir, number, result.checkpoint)
+            self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
+            status = record.finish(study, prop.trial, result, self.ctx.budget)
             obs = Observation(number, status, prop.candidate, prop.assignment,
                               int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung)
             out.append(obs)
@@ -214,6 +212,26 @@ class StudyLoop:
             if by_number:
                 self._refresh()
         return out
+
+    def _keep_files(self, prop: Proposal, result: Any, label: str | int) -> None:
+        """Write a scored trial's weights and checkpoint; a failed write (a full disk) is noted on the
+        trial (`note`) and the search goes on: the score stands, only the file is missing."""
+        if not (result.ok and result.score is not None and math.isfinite(result.score)):
+            return
+        notes = []
+        try:
+            if self.cfg.keep_weights != "none" and result.state:
+                weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
+        except OSError as exc:
+            notes.append(f"weights not kept ({exc.strerror or exc})")
+        try:
+            if result.checkpoint is not None:
+                weights.save_checkpoint(self.cfg.run_dir, prop.trial.number, result.checkpoint)
+        except OSError as exc:
+            notes.append(f"checkpoint not kept, a climb retrains from the start ({exc.strerror or exc})")
+        if notes:
+            prop.trial.set_user_attr("note", "; ".join(notes))
+            print(f"warning: trial {label}: {'; '.join(notes)}", file=sys.stderr)
 
     def _job(self, p: Proposal) -> Job:
         """A proposal's job: at its own fidelity (a rung) or the search's, continuing the checkpoint

@@ -16,7 +16,8 @@ from autopeft.search.record import reason_of, status_of
 
 COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",
            "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
-           "front", "reason", "summary", "candidate", "recipe", "origin", "allocation_of", "rung", "cost", "continues"]
+           "front", "reason", "summary", "candidate", "recipe", "origin", "allocation_of", "rung", "cost", "continues",
+           "note"]
 
 
 def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[
             "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": reason_of(t),
             "summary": u.get("summary", ""), "candidate": u.get("candidate", ""), "recipe": u.get("recipe", ""),
             "origin": u.get("origin", ""), "allocation_of": u.get("allocation_of"), "rung": u.get("rung"),
-            "cost": u.get("cost"), "continues": u.get("continues")}
+            "cost": u.get("cost"), "continues": u.get("continues"), "note": u.get("note")}
 
 
 def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str,
