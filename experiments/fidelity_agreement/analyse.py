@@ -55,7 +55,7 @@ def main() -> None:
     folder = HERE / args.folder
     table = agreement(pd.read_csv(folder / "rungs.csv"))
     table.to_csv(folder / "agreement.csv", index=False)
-    print(table.to_markdown(index=False))
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def main() -> None:
     folder = HERE / ap.parse_args().machine
     table = compare(rows(folder))
     table.to_csv(folder / "precision.csv", index=False)
-    print(table.to_markdown(index=False))
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":
