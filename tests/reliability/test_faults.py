@@ -48,3 +48,35 @@ def test_a_full_disk_while_writing_a_checkpoint_means_a_climb_from_the_start(tmp
     assert len(climbs) and climbs["continues"].isna().all()
     for _, r in climbs.iterrows():
         assert r["cost"] == {1: 0.33, 2: 1.0}[int(r["rung"])]
+
+
+def test_out_of_memory_inside_a_trial_is_a_failed_trial_and_the_worker_goes_on(tiny_bert_dir, tmp_path, monkeypatch):
+    """An allocation failure while a candidate trains fails that trial with the reason; the worker's
+    model is left as the backbone and the next candidate trains normally."""
+    import torch
+
+    from autopeft.evaluators import trainer
+    from autopeft.evaluators.fidelity import parse_fidelity
+    from autopeft.evaluators.job import Job
+    from autopeft.evaluators.tasks import task_ref
+    from autopeft.evaluators.worker import Worker, WorkerSpec
+    from autopeft.methods.candidate import Candidate
+    from tests.helpers.data import sentiment_rows, write_csv
+
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], sentiment_rows(120))
+    worker = Worker(WorkerSpec(task_ref(str(path)), model=str(tiny_bert_dir), max_length=32, threads=1))
+    # the backbone's tensors (the head is drawn afresh for every trial)
+    before = {k: v.clone() for k, v in worker.model.state_dict().items() if not k.startswith("classifier")}
+    real = trainer.train_loop
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "train_loop", oom)
+    fid = parse_fidelity("steps=5,eval=all,batch=8")
+    failed = worker.evaluate(Job.of(Candidate([{"lora": {"q": 2}}, {}, {}]), fid))
+    assert not failed.ok and failed.reason.startswith("out of memory: CUDA out of memory")
+    after = {k: v for k, v in worker.model.state_dict().items() if not k.startswith("classifier")}
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    monkeypatch.setattr(trainer, "train_loop", real)
+    assert worker.evaluate(Job.of(Candidate([{"lora": {"q": 2}}, {}, {}]), fid)).ok
