@@ -108,8 +108,13 @@ def load_task_model(
     num_labels: int,
     problem_type: str = "single_label_classification",
     dropout: float = DEFAULT_DROPOUT,
+    quantize: str | None = None,
+    device: str = "cpu",
 ) -> Any:
-    """The transformers task model (sequence or image classification) on the backbone, in train mode."""
+    """The transformers task model (sequence or image classification) on the backbone, in train mode.
+
+    `quantize` (`4bit`/`8bit`) loads the backbone's linear layers through bitsandbytes onto `device`
+    (evaluators/quantize.py); the head stays float32. Otherwise the model is float32 on the CPU."""
     import torch
     import transformers
     from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
@@ -129,16 +134,41 @@ def load_task_model(
         config.pad_token_id = eos[0] if isinstance(eos, list) else eos  # decoders need it to pool
     vision = is_vision(config.to_dict())
     cls = AutoModelForImageClassification if vision else AutoModelForSequenceClassification
+    extra = _quantized_loading(quantize, device, cls, config) if quantize else {}
     # weights missing from the checkpoint (a head, sometimes a pooler) are drawn at random: a fixed
     # seed makes every load of one checkpoint identical, so reused and fresh workers agree
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
-            task_model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32)
+            task_model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32,
+                                             **extra)
         except OSError:
             raise _hub_unreachable(model) from None
+    if quantize:
+        from autopeft.evaluators.quantize import check_quantized, guard_eval_repack
+
+        check_quantized(task_model, quantize, model, extra["quantization_config"].llm_int8_skip_modules)
+        guard_eval_repack(task_model, device)
     task_model.train()
     return task_model
+
+
+def _quantized_loading(quantize: str, device: str, cls: Any, config: Any) -> dict[str, Any]:
+    """`from_pretrained`'s keywords for a bitsandbytes backbone on `device` (clear errors first)."""
+    from autopeft.evaluators.quantize import (
+        bnb_config,
+        check_device,
+        quiet_int8_warnings,
+        require_bitsandbytes,
+        skip_modules,
+    )
+
+    check_device(quantize, device)
+    require_bitsandbytes(quantize)
+    if quantize == "8bit":
+        quiet_int8_warnings()
+    # bitsandbytes quantizes as the weights land on their device, so the device is chosen here
+    return {"quantization_config": bnb_config(quantize, skip_modules(cls, config)), "device_map": {"": device}}
 
 
 def load_tokenizer(model: str) -> Any:

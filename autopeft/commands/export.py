@@ -18,13 +18,15 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="native | peft | adapters")] = "native",
     merged: Annotated[bool, typer.Option("--merged", help="also write a full model with LoRA/(IA)3/BitFit folded "
                                                          "in (OUT/merged)")] = False,
+    quantize: Annotated[str | None, typer.Option(help="4bit or 8bit: load and check the export on a quantized "
+                                                 "backbone (default: full precision)")] = None,
 ) -> None:
     """Export a trial of a search: its configuration, and its trained weights when the search kept them."""
     from autopeft.export.exporter import Request
     from autopeft.export.exporter import export as run_export
 
     request = Request(run_dir=run_dir, out=out, fmt=fmt, trial=trial, best=best, budget=budget, knee=knee,
-                      merged=merged)
+                      merged=merged, quantize=quantize)
     for line in run_export(request):
         print(line)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -59,11 +59,16 @@ def show(
     space: Annotated[str, typer.Argument(help="a preset (full, autopeft, noah, lora), a baseline name or a YAML file")],
     model: ModelOpt = "minilm",
     num_labels: LabelsOpt = 2,
+    quantize: Annotated[str | None, typer.Option(help="4bit or 8bit: the backbone's memory when its linears are "
+                                                 "quantized (the counts and the budget do not change)")] = None,
 ) -> None:
     """The space: its choices, its size, the range of parameter counts, what was dropped."""
     from rich.console import Console
     from rich.table import Table
 
+    from autopeft.evaluators.quantize import parse_quantize
+
+    quant = parse_quantize(quantize)
     bound = _bound(space, model, num_labels)
     dims = bound.dims
     backbone = dims.backbone_params  # None for a family described in the space file (no formula for it)
@@ -83,8 +88,21 @@ def show(
     lo, hi = bound.min_params(), bound.max_params()
     console.print(f"PEFT parameters: {lo:,}{_share(lo, backbone, 4)} to {hi:,}{_share(hi, backbone, 3)}; "
                   f"head {dims.head_params(num_labels):,} ({num_labels} labels)")
+    console.print(_precision_line(dims, quant, num_labels))
     for line in bound.dropped:
         console.print(f"[yellow]dropped[/yellow] {line}")
+
+
+def _precision_line(dims: Any, quant: str | None, num_labels: int) -> str:
+    """The backbone's precision and its weights' memory (estimated from the config, torch-free)."""
+    from autopeft.evaluators.quantize import FULL, estimate_mb
+
+    mb, full = estimate_mb(dims, quant, num_labels), estimate_mb(dims, None, num_labels)
+    if mb is None or full is None:
+        return f"backbone precision: {quant or FULL} (memory unknown for a described family)"
+    what = {"4bit": "4-bit NF4 linears", "8bit": "8-bit linears"}.get(quant or "", "fp32")
+    saved = f", {mb / full:.0%} of fp32's {full:,.1f} MiB" if quant else ""
+    return f"backbone precision: {what}; weights about {mb:,.1f} MiB{saved} (head and PEFT modules stay fp32)"
 
 
 @app.command()

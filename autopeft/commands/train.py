@@ -59,6 +59,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "split": first.split,
         "fidelity": first.fidelity,
         "precision": first.precision,
+        "quantize": first.quantize,
         "peft_params": first.peft_params,
         "head_params": first.head_params,
         "train_params": first.train_params,
@@ -112,6 +113,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast; weights and optimizer state stay fp32) or "
                                            "auto (bf16 where the device does it natively)")] = "fp32",
+    quantize: Annotated[str | None, typer.Option(help="4bit (NF4, double quantization) or 8bit: the backbone's "
+                                                 "frozen linears stored by bitsandbytes")] = None,
     budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
                                                "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
@@ -121,6 +124,7 @@ def train(
     from autopeft.backbones import DEFAULT_DROPOUT, load_config
     from autopeft.evaluators.fidelity import parse_fidelity
     from autopeft.evaluators.precision import PRECISIONS
+    from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
     from autopeft.evaluators.tasks import task_ref
     from autopeft.evaluators.worker import WorkerSpec
     from autopeft.methods.anatomy import dims_from_config, resolve
@@ -145,8 +149,12 @@ def train(
         raise UserError(f"--dropout {dropout} must be in [0, 1)")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    quant = parse_quantize(quantize)
+    if quant:
+        require_bitsandbytes(quant)
     spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision,
-                      dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device)
+                      dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device,
+                      quantize=quant)
     results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)
     summary = summarise(results, seed_list)
     found = cand.to_json() if cand is not None else next((r.candidate for r in results if r.candidate), "null")
@@ -230,7 +238,8 @@ def _print(summary: dict[str, Any], dims: Any, out_dir: Path) -> None:
             f"{summary['score']:.4f} ± {summary['std']:.4f} over {n} seed(s) · "
             f"{summary['peft_params']:,} PEFT params ({pct:.3f}%) + {summary['head_params']:,} head · "
             f"{summary['steps']} steps · {summary['wall_s']:.0f} s · peak {summary['peak_mem_mb']:.0f} MiB "
-            f"({summary['mem_kind']})"
+            f"({summary['mem_kind']})" + (f" · {summary['quantize']} backbone" if summary.get("quantize") not in
+                                          (None, "fp32") else "")
         )
     for split, values in summary["reports"].items():
         typer.echo(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))

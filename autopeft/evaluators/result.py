@@ -32,6 +32,7 @@ class EvalResult:
     reports: dict[str, dict[str, float]] = field(default_factory=dict)  # report split -> metric values
     candidate: str = ""  # the candidate's canonical JSON
     precision: str = "fp32"  # what it trained in: fp32, or bf16 autocast (evaluators/precision.py)
+    quantize: str = "fp32"  # the backbone's storage: fp32, 4bit or 8bit (evaluators/quantize.py)
     state: dict[str, Any] | None = field(default=None, repr=False)  # PEFT + head tensors, when kept
     checkpoint: bytes | None = field(default=None, repr=False)  # the paused training, when asked for
 

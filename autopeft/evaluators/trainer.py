@@ -233,14 +233,17 @@ def train_and_score(
     resume: bytes | None = None,
     keep_checkpoint: bool = False,
     precision: str = "fp32",
+    quantize: str | None = None,
 ) -> EvalResult:
     """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
     `split` (and `report_splits`), detach; the result carries a checkpoint when asked."""
+    from autopeft.evaluators.quantize import check_trainable
     from autopeft.methods.attach import apply
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
-                        fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision)
+                        fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision,
+                        quantize=quantize or "fp32")
     attached = None
     memory = PeakMemory(device)
     try:
@@ -249,6 +252,8 @@ def train_and_score(
             reset_head(model)
             attached = apply(model, candidate)
             model.to(device)
+            if quantize:
+                check_trainable(model)  # an eval forward must not have repacked the 4-bit weights
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params
             started = time.perf_counter()

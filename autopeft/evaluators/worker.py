@@ -29,6 +29,7 @@ class WorkerSpec:
     dynamic_padding: bool = True  # False pads every batch to max_length (measured in train_speed)
     group_by_length: bool = True
     precision: str = "fp32"  # fp32, bf16 (autocast) or auto (bf16 where the device does it natively)
+    quantize: str | None = None  # 4bit / 8bit: the backbone's linears stored by bitsandbytes (quantize.py)
 
 
 def resolve_device(device: str) -> str:
@@ -60,8 +61,17 @@ class Worker:
         self.config = load_config(spec.model)
         self.task = encode_task(spec.task, path, self.config, spec.max_length)
         s = self.task.spec
-        self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout)
+        self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout, spec.quantize,
+                                     self.device)
         self.model.to(self.device)
+
+    def backbone_info(self) -> dict[str, Any]:
+        """The loaded backbone's precision and memory footprint (run.json's `backbone`)."""
+        from autopeft.evaluators.quantize import backbone_info
+        from autopeft.methods.anatomy import dims_from_config, resolve
+
+        return backbone_info(self.model, self.spec.quantize,
+                             dims_from_config(self.config, resolve(self.config)).backbone_params)
 
     def evaluate(self, job: Job, progress: Any = None) -> EvalResult:
         """Train and score one candidate; a failure comes back as a `failed` result.
@@ -91,7 +101,7 @@ class Worker:
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
                                job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
                                progress, resume=job.resume, keep_checkpoint=job.keep_checkpoint,
-                               precision=self.precision)
+                               precision=self.precision, quantize=self.spec.quantize)
 
     def _evaluate_recipe(self, job: Job, progress: Any = None) -> EvalResult:
         from autopeft.evaluators.adalora import Recipe, train_and_score_adalora

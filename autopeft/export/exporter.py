@@ -27,6 +27,7 @@ class Request:
     budget: str | None = None
     knee: bool = False
     merged: bool = False
+    quantize: str | None = None  # export onto a 4bit/8bit backbone (checked there); None: full precision
 
 
 def select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, list[str]]:
@@ -61,16 +62,25 @@ def _select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, int 
 
 def export(req: Request) -> list[str]:
     """Run one export; returns the lines to print."""
+    from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
     from autopeft.methods.candidate import Candidate
 
     if req.fmt not in FORMATS:
         raise UserError(f"unknown format {req.fmt!r}; choose one of {', '.join(FORMATS)}")
+    req.quantize = parse_quantize(req.quantize)
+    if req.quantize:
+        require_bitsandbytes(req.quantize)
+        if req.merged or req.fmt == "adapters":
+            what = "--merged folds into" if req.merged else "--format adapters checks against"
+            raise UserError(f"{what} the full-precision backbone; leave out --quantize (the export itself does "
+                            "not depend on the backbone's precision)")
     run = rundir.read_run(req.run_dir)
     row, how, notes = select(run, req)
     trial = str(row["trial"])
     candidate = Candidate.from_json(row["candidate"])
-    source = {"run_dir": str(run.path.resolve()), "trial": trial, "selected_by": how, "metric": row.get("metric"),
-              "score": _float(row.get("score")), "test_score": _float(row.get("test_score"))}
+    source: dict[str, Any] = {"run_dir": str(run.path.resolve()), "trial": trial, "selected_by": how,
+                              "metric": row.get("metric"), "score": _float(row.get("score")),
+                              "test_score": _float(row.get("test_score"))}
     counts = {k: _float(row.get(k)) for k in ("peft_params", "peft_pct", "head_params")}
     lines = [*notes, f"trial {trial} ({how}): {candidate.describe()}"]
     weights_file = run.weights_path(trial)
@@ -89,7 +99,17 @@ def export(req: Request) -> list[str]:
                       weights_hash=tw.weights_hash, task=tw.task, id2label=tw.id2label,
                       problem_type=tw.problem_type, num_labels=tw.num_labels, space=run.run.get("space"),
                       source=source, counts=counts)
-    ref, peft = restore_reference(tw)
+    trained_on = parse_quantize(tw.extra.get("quantize"))
+    ref, peft = restore_reference(tw, req.quantize)
+    if trained_on != req.quantize:  # the export is the same tensors; what changes is the backbone under them
+        from autopeft.export.probe import precision_gap
+
+        gap = precision_gap(ref, tw, trained_on)
+        source["precision"] = {"trained_on": trained_on or "fp32", "exported_for": req.quantize or "fp32",
+                               "max_rel_logit_diff": gap}
+        lines.append(f"trained on a {trained_on or 'fp32'} backbone, exported onto {req.quantize or 'fp32'}: the "
+                     f"logits there differ from the {trained_on or 'fp32'} backbone's by {gap:.1e} (max rel., "
+                     "probe inputs)")
     lines += write_format(req, ref, peft, info, tw.tensors)
     if req.merged:
         from autopeft.export.merged import write_merged
@@ -98,15 +118,18 @@ def export(req: Request) -> list[str]:
     return lines
 
 
-def restore_reference(tw) -> tuple[Any, Any]:
-    """Our own model with the trial's weights: the reference every export is checked against."""
+def restore_reference(tw, quantize: str | None = None) -> tuple[Any, Any]:
+    """Our own model with the trial's weights: the reference every export is checked against (on a
+    `quantize`d backbone when asked, whose weights cannot be hashed against the full-precision ones:
+    its config is checked)."""
     from autopeft.backbones import load_task_model
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.restore import attach_tensors
 
-    model = load_task_model(tw.backbone, tw.num_labels, tw.problem_type)
+    model = load_task_model(tw.backbone, tw.num_labels, tw.problem_type, quantize=quantize)
     model.eval()
-    if config_hash(model.config) != tw.config_hash or weights_hash(model, exclude=tw.tensors) != tw.weights_hash:
+    same_weights = quantize is not None or weights_hash(model, exclude=tw.tensors) == tw.weights_hash
+    if config_hash(model.config) != tw.config_hash or not same_weights:
         raise UserError(
             f"backbone {tw.backbone!r} is not the one the trial was trained on (its config or weights changed "
             "since the search); point the run at the original backbone"
@@ -123,7 +146,7 @@ def write_format(req: Request, ref, peft, info: ExportInfo, tensors: dict) -> li
     if req.fmt == "peft":  # `select` chose a candidate peft can express, or refused
         from autopeft.export.peft_format import write_peft
 
-        line = write_peft(req.out, ref, peft, info.backbone, info.num_labels, info.problem_type)
+        line = write_peft(req.out, ref, peft, info.backbone, info.num_labels, info.problem_type, req.quantize)
         _write_info(req.out, info, "peft")
         return [line, f"wrote {req.out} (adapter_config.json, adapter_model.safetensors)"]
     if req.fmt == "adapters":
@@ -137,12 +160,13 @@ def write_format(req: Request, ref, peft, info: ExportInfo, tensors: dict) -> li
                     "environment: experiments/adapters_export/check.py"]
         lines.append("adapters cannot express " + "; ".join(blockers) + ": writing the native format instead")
     write_native(req.out, info, tensors)
-    model = load_pretrained(req.out)
+    model = load_pretrained(req.out, quantize=req.quantize)
     inputs = probe_inputs(ref)
     diff = max_difference(logits_of(ref, inputs), logits_of(model, inputs))
     if diff > TOLERANCE:
         raise UserError(f"the native export's logits differ from the trial's by {diff:.2e}")
-    lines.append(f"wrote {req.out} (autopeft_config.json, adapter.safetensors); reloaded with autopeft.load, "
+    onto = f" onto a {req.quantize} backbone" if req.quantize else ""
+    lines.append(f"wrote {req.out} (autopeft_config.json, adapter.safetensors); reloaded with autopeft.load{onto}, "
                  f"logits match (max rel. diff {diff:.1e})")
     return lines
 

@@ -99,6 +99,7 @@ def load(model: Any, directory: str | Path):
     """Attach a native export to a transformers task model, after checking it is the same backbone.
 
     Returns `model` itself (for chaining, as with peft); its attachment is `model.autopeft`."""
+    from autopeft.evaluators.quantize import is_quantized
     from autopeft.export.fingerprint import config_hash, weights_hash
     from autopeft.export.restore import attach_tensors
     from autopeft.methods.candidate import Candidate
@@ -132,7 +133,9 @@ def load(model: Any, directory: str | Path):
             f"head has {model.config.num_labels}; load the backbone with num_labels={exported}"
         )
     tensors, _ = read_safetensors(directory / config["weights"])
-    if weights_hash(model, exclude=tensors) != backbone.get("weights_hash"):
+    # a quantized backbone's weights cannot be hashed against the full-precision ones the export
+    # names; its config is checked above, and `autopeft export --quantize` measures the logits
+    if not is_quantized(model) and weights_hash(model, exclude=tensors) != backbone.get("weights_hash"):
         raise UserError(
             f"{directory} was exported for backbone {backbone.get('id')!r}, but this model's weights differ "
             "(same architecture, another checkpoint); load that backbone's weights"
@@ -147,8 +150,10 @@ def load(model: Any, directory: str | Path):
     return model
 
 
-def load_pretrained(directory: str | Path, model: str | None = None, dropout: float = 0.0):
-    """Build the exported backbone's task model and attach the export; returns the model (see `load`)."""
+def load_pretrained(directory: str | Path, model: str | None = None, dropout: float = 0.0,
+                    quantize: str | None = None, device: str = "cpu"):
+    """Build the exported backbone's task model (its linears `quantize`d to 4bit/8bit when asked) and
+    attach the export; returns the model (see `load`)."""
     from autopeft.backbones import load_task_model
 
     config = read_config(directory)
@@ -159,6 +164,6 @@ def load_pretrained(directory: str | Path, model: str | None = None, dropout: fl
     if backbone == ".":  # a merged export: the backbone is the directory itself
         backbone = str(Path(directory).resolve())
     problem = task.get("problem_type") or "single_label_classification"
-    task_model = load_task_model(backbone, int(task.get("num_labels") or 2), problem, dropout)
+    task_model = load_task_model(backbone, int(task.get("num_labels") or 2), problem, dropout, quantize, device)
     task_model.eval()
     return load(task_model, directory)

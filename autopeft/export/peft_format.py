@@ -72,8 +72,10 @@ def check_modules(reloaded: PeftModel, ref: nn.Module, peft) -> list[str]:
     return [p for m in ATTACH_ORDER if METHODS[m].peft_type for p in export_module(m).peft_check(inner, ref)]
 
 
-def write_peft(out: Path, ref: nn.Module, peft, backbone: str, num_labels: int, problem_type: str) -> str:
-    """Write and verify a peft export; returns a one-line summary. Raises UserError when it fails."""
+def write_peft(out: Path, ref: nn.Module, peft, backbone: str, num_labels: int, problem_type: str,
+               quantize: str | None = None) -> str:
+    """Write and verify a peft export (built and reloaded on a `quantize`d backbone when asked, as
+    `ref` is); returns a one-line summary. Raises UserError when it fails."""
     import warnings
 
     from peft import PeftModel, get_peft_model
@@ -82,13 +84,13 @@ def write_peft(out: Path, ref: nn.Module, peft, backbone: str, num_labels: int, 
     from autopeft.export.probe import TOLERANCE, logits_of, max_difference, probe_inputs
 
     config = build_config(ref, peft, resolve_model_path(backbone))
-    base = load_task_model(backbone, num_labels, problem_type)
+    base = load_task_model(backbone, num_labels, problem_type, quantize=quantize)
     peft_model = get_peft_model(base, config)
     if not isinstance(peft_model, PeftModel):  # only a mixed config gives peft's PeftMixedModel
         raise RuntimeError(f"peft built a {type(peft_model).__name__} for a plain {type(config).__name__}")
     copy_into(peft_model, ref, peft)
     peft_model.save_pretrained(str(out), safe_serialization=True)
-    fresh = load_task_model(backbone, num_labels, problem_type)
+    fresh = load_task_model(backbone, num_labels, problem_type, quantize=quantize)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         reloaded = PeftModel.from_pretrained(fresh, str(out))

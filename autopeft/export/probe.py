@@ -42,3 +42,19 @@ def max_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     """Largest absolute difference, relative to the logits' scale (at least 1)."""
     scale = max(1.0, float(a.abs().max()))
     return float((a - b).abs().max()) / scale
+
+
+def precision_gap(ref: nn.Module, tw: Any, quantize: str | None) -> float:
+    """How far `ref`'s logits are from the same trial weights on the backbone at `quantize` (4bit,
+    8bit or None: full precision): what moving an export between precisions changes."""
+    from autopeft.backbones import load_task_model
+    from autopeft.export.restore import attach_tensors
+
+    other = load_task_model(tw.backbone, tw.num_labels, tw.problem_type, quantize=quantize)
+    other.eval()
+    peft = attach_tensors(other, tw.candidate, tw.tensors, source="the trial's weights")
+    try:
+        inputs = probe_inputs(ref)
+        return max_difference(logits_of(other, inputs), logits_of(ref, inputs))
+    finally:
+        peft.detach()

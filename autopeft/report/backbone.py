@@ -58,3 +58,17 @@ def method_shares(candidate: Any, dims: Any | None = None) -> dict[str, float]:
                 totals[method] = totals.get(method, 0.0) + cell_value(method, sizes, dims, glob.get(method))
     whole = sum(totals.values())
     return {m: v / whole for m, v in totals.items()} if whole > 0 else {}
+
+
+def precision_line(meta: dict[str, Any]) -> str:
+    """The backbone's precision and memory footprint as run.json states them ('' for runs that predate it)."""
+    info = meta.get("backbone")
+    quant = (meta.get("precision") or {}).get("quantize") if isinstance(meta.get("precision"), dict) else None
+    if not isinstance(info, dict):
+        return f"backbone {quant}" if quant else ""
+    text = f"backbone {info.get('quantize', quant or 'fp32')} ({info.get('weights', '?')})"
+    if info.get("footprint_mb") is not None:
+        text += f", {info['footprint_mb']:,} MiB in memory"
+        if info.get("quantize", "fp32") != "fp32" and info.get("fp32_backbone_mb"):
+            text += f" (fp32 backbone: {info['fp32_backbone_mb']:,} MiB)"
+    return text

@@ -80,6 +80,10 @@ def _subtitle(run: RunData, runs: Sequence[RunData]) -> str:
     meta = run.meta
     bits = [f"strategy {meta.get('strategy') or run.name}", f"space {meta.get('space', '?')}",
             f"seed {meta.get('seed', '?')}", f"run directory {run.path}"]
+    from autopeft.report.backbone import precision_line
+
+    if precision_line(meta):
+        bits.insert(3, precision_line(meta))
     if len(runs) > 1:
         bits.append("compared with " + ", ".join(r.name for r in runs[1:]))
     return " · ".join(bits)

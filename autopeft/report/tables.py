@@ -90,7 +90,7 @@ def write_front_md(run: RunData, path: Path) -> Path:
     budget = f"budget {fmt_pct(run.budget_pct)}" if run.budget_pct else "no budget recorded"
     parts = [f"# Pareto front: {meta.get('task', 'task')} on {meta.get('model', 'model')}", "",
              f"Strategy {meta.get('strategy') or run.name}, {budget}, metric {run.metric}; "
-             f"{len(run.front)} members out of {len(run.completed)} completed trials.", ""]
+             f"{len(run.front)} members out of {len(run.completed)} completed trials." + _precision(meta), ""]
     if meta.get("command"):
         parts += [f"`{meta['command']}`", ""]
     parts += [to_markdown(front_table(run)) if len(run.front) else "_No completed trial yet._", ""]
@@ -103,6 +103,13 @@ def write_front_md(run: RunData, path: Path) -> Path:
                   "difference is what AdaLoRA's schedule adds beyond where it put the ranks.", "",
                   to_markdown(pairs), ""]
     return atomic_write_bytes(path, "\n".join(parts).encode())
+
+
+def _precision(meta: dict) -> str:
+    from autopeft.report.backbone import precision_line
+
+    line = precision_line(meta)
+    return f" The {line}." if line else ""
 
 
 def _num(value: float | None) -> str:

@@ -107,7 +107,9 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
         strat = cls(ctx, **s.options.strategy_options)
     except (TypeError, ValueError) as exc:  # an option the strategy does not take, or a bad value
         raise UserError(f"--strategy {s.options.strategy}: {exc}") from None
+    backbone = getattr(evaluator, "backbone_info", None)  # the real evaluator's loaded backbone
     info = s.run_info() | {"strategy_info": strat.info(), "metric": evaluator.metric,
+                           "backbone": backbone() if backbone else None,
                            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tables.write_run_json(s.run_dir, info)
     if on_start:

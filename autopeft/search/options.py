@@ -38,6 +38,8 @@ class SearchOptions:
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
     precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
                           "where the device does it natively)")
+    quantize: str | None = _opt(None, "4bit (NF4, double quantization) or 8bit: the backbone's frozen linears "
+                                "stored by bitsandbytes; PEFT modules and the head stay fp32")
     workers: int | None = _opt(None, "Ray workers on this machine (trials run in parallel); 1 = in-process")
     ray_address: str | None = _opt(None, "an existing Ray cluster's address")
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)

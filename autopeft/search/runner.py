@@ -35,7 +35,8 @@ class RunnerEvaluator:
         self.ref = task_ref(s.options.task, s.options.data_dir, s.options.text_cols, s.options.label_col)
         self.keep_state = s.options.keep_weights != "none"
         self.workers = max(1, s.options.workers or 1)
-        spec = WorkerSpec(task=self.ref, model=s.options.model, precision=s.options.precision)
+        spec = WorkerSpec(task=self.ref, model=s.options.model, precision=s.options.precision,
+                          quantize=s.options.quantize)
         self.runner = make_runner(spec, self.workers, s.options.ray_address)
         if isinstance(self.runner, InProcessRunner):
             task = self.runner.worker.task  # loads the backbone and the data now, with clear errors
@@ -48,6 +49,12 @@ class RunnerEvaluator:
         self.report_splits = tuple(r for r in task.spec.report_splits if r in task.splits)
         self.chance = chance_score(self.metric, task.splits["train"].labels, task.splits["dev"].labels)
         self._model: Any = None
+
+    def backbone_info(self) -> dict[str, Any] | None:
+        """The backbone's precision and memory footprint as loaded (in-process only: Ray's workers hold it)."""
+        from autopeft.evaluators.runners import InProcessRunner
+
+        return self.runner.worker.backbone_info() if isinstance(self.runner, InProcessRunner) else None
 
     def _job(self, job: Job, report: bool = False) -> Job:
         """What the worker runs for a trial: trained on dev at the job's fidelity (the search's, or a
@@ -117,9 +124,10 @@ class RunnerEvaluator:
         from autopeft.evaluators.runners import InProcessRunner
         from autopeft.export.weights import trial_metadata
 
-        if isinstance(self.runner, InProcessRunner):
+        if isinstance(self.runner, InProcessRunner) and not self.s.options.quantize:
             model = self.runner.worker.model
-        else:
+        else:  # Ray's workers hold the model elsewhere; a quantized one cannot give the full-precision
+            # weights' hash that exports are checked against (they load onto the full-precision backbone)
             if self._model is None:
                 from autopeft.backbones import load_task_model
 
@@ -127,7 +135,8 @@ class RunnerEvaluator:
                 self._model = load_task_model(self.s.options.model, s.num_labels, s.problem_type)
             model = self._model
         meta = {"backbone": self.s.options.model, "task": self.s.options.task, "fidelity": self.s.fidelity,
-                "id2label": list(self.task.spec.label_names), "problem_type": self.task.spec.problem_type}
+                "id2label": list(self.task.spec.label_names), "problem_type": self.task.spec.problem_type,
+                "quantize": self.s.options.quantize or "fp32"}
         return trial_metadata(model, candidate, state, meta)
 
     def proxy(self, space: Any, budget: int | None, plan: Any, seed: int, checkpoint_dir: Any) -> Any:
@@ -135,7 +144,7 @@ class RunnerEvaluator:
         from autopeft.evaluators.worker import WorkerSpec
         from autopeft.search.proxy import SupernetProxy
 
-        spec = WorkerSpec(task=self.ref, model=self.s.options.model)
+        spec = WorkerSpec(task=self.ref, model=self.s.options.model, quantize=self.s.options.quantize)
         return SupernetProxy(spec, space, budget, plan, seed, checkpoint_dir)
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from autopeft.errors import UserError
 from autopeft.evaluators.precision import PRECISIONS
+from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
 from autopeft.methods.candidate import Candidate
 from autopeft.search.options import SearchOptions
 from autopeft.search.record import storage_url
@@ -101,7 +102,8 @@ class Settings:
 
         requested = str(self.opts.get("precision") or "fp32")
         device = resolve_device("auto")
-        return {"requested": requested, "used": resolve_precision(requested, device), "device": device}
+        return {"requested": requested, "used": resolve_precision(requested, device), "device": device,
+                "quantize": self.opts.get("quantize") or "fp32"}
 
 
 def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic: bool = False) -> Settings:
@@ -145,6 +147,9 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     time_limit = parse_duration(opts.get("time_limit"))
     if str(opts.get("precision") or "fp32") not in PRECISIONS:
         raise UserError(f"unknown precision {opts['precision']!r}; use one of {', '.join(PRECISIONS)}")
+    opts["quantize"] = parse_quantize(opts.get("quantize"))
+    if opts["quantize"] and not synthetic:  # before anything loads: a missing library is one line
+        require_bitsandbytes(opts["quantize"])
     trials = opts.get("trials")
     if trials is None:  # not given (0 is given, and refused below)
         trials = DEFAULT_TRIALS if time_limit is None else 10**6

@@ -23,15 +23,15 @@ def tiny_llama_config(**overrides):
     return LlamaConfig(**(base | overrides))
 
 
-def save_tiny_bert(folder: Path, extra_words: int = 0) -> str:
+def save_tiny_bert(folder: Path, extra_words: int = 0, hidden: int = 32) -> str:
     """A 2-layer BERT (hidden 32) and a tokenizer knowing the sentiment words (plus `w0`.. `wN-1`)."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     words = SPECIAL + POSITIVE + NEGATIVE + FILLER + [f"w{i}" for i in range(extra_words)]
     tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64,
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=64,
                         initializer_range=0.2)  # wide enough init that a random 2-layer model carries words to [CLS]
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)  # with its pooler, as AutoModel loads
