@@ -113,9 +113,11 @@ class Worker:
             return EvalResult(status=FAILED, metric=self.task.spec.metric, seed=job.seed, fidelity=job.fidelity.label(),
                               reason=f"bad recipe: {exc}")
         pad_to = None if self.spec.dynamic_padding else self.spec.max_length
-        return train_and_score_adalora(self.model, self.task, recipe, job.fidelity, job.seed, self.device, job.split,
-                                       job.report_splits, job.keep_state, self.spec.head_lr, pad_to,
-                                       self.spec.group_by_length, progress)
+        result = train_and_score_adalora(self.model, self.task, recipe, job.fidelity, job.seed, self.device,
+                                         job.split, job.report_splits, job.keep_state, self.spec.head_lr, pad_to,
+                                         self.spec.group_by_length, progress)
+        result.quantize = self.spec.quantize or "fp32"  # peft's AdaLoRA ran on a copy of this backbone
+        return result
 
     def threads(self) -> int:
         """torch's intra-op thread count in this worker."""
