@@ -224,3 +224,17 @@ def test_the_config_estimate_matches_the_loaded_footprint(bert64, quantize):
     measured = load_task_model(bert64, 2, quantize=quantize).get_memory_footprint() / 2**20
     assert qz.estimate_mb(dims, quantize) == pytest.approx(measured, rel=0.05)
     assert qz.estimate_mb(dims, None) == pytest.approx(worker_fp32_mb(bert64), rel=0.01)
+
+
+def test_adalora_runs_on_a_quantized_worker(bert64, tmp_path):
+    """AdaLoRA (peft's, on a copy of the worker's model) trains over the 4-bit linears and says so."""
+    from autopeft.evaluators.adalora import Recipe
+    from tests.helpers.data import sentiment_rows, write_csv
+
+    task = write_csv(tmp_path / "s.csv", ["text", "label"], sentiment_rows(200))
+    worker = Worker(WorkerSpec(task_ref(str(task)), model=bert64, max_length=32, threads=1, quantize="4bit"))
+    recipe = Recipe(2000, init_r=4).to_json()
+    result = worker.evaluate(Job("", parse_fidelity("steps=10,eval=40,batch=8"), seed=0, recipe=recipe))
+    assert result.ok, result.reason
+    assert result.quantize == "4bit" and 0 < result.peft_params <= 2000
+    assert qz.is_quantized(worker.model) and qz.repacked(worker.model) == []
