@@ -74,18 +74,15 @@ def _rdb_storage(url: str, tries: int = 5) -> optuna.storages.RDBStorage:
     """RDBStorage(url), again when another search sharing the storage created its tables at the same
     moment (both try to write the schema version: one gets an IntegrityError, or SQLite's lock); a
     storage that cannot be opened is one line naming it."""
-    from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DatabaseError
 
     for attempt in range(tries):
         try:
             return optuna.storages.RDBStorage(url)
-        except IntegrityError:
-            if attempt == tries - 1:
-                raise
-        except OperationalError as exc:
-            if "locked" not in str(exc) or attempt == tries - 1:
+        except DatabaseError as exc:  # the race above (a duplicate key, a table that now exists, a lock)
+            if attempt == tries - 1:  # or a database that cannot be reached at all
                 raise _storage_error(url, exc) from None
-        except (ArgumentError, ImportError, DatabaseError, ValueError) as exc:
+        except (ArgumentError, ImportError, ValueError) as exc:
             raise _storage_error(url, exc) from None
         time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

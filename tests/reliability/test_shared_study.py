@@ -3,8 +3,11 @@ the same candidate twice and lose nothing; the claim and recovery rules behind i
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,11 +33,38 @@ search("tweet_sentiment", space=sys.argv[2], strategy=sys.argv[4], trials=12, ou
 TARGET = 12
 
 
-@pytest.mark.parametrize("strategy", ["random", "mobo"])
-def test_two_searches_sharing_a_study_train_each_candidate_once(tmp_path, small_space, strategy):
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of Debian's package, started for these tests on a Unix socket (skipped
+    where the server or the psycopg2 driver is missing); its URL."""
+    pytest.importorskip("psycopg2")
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        pytest.skip("no PostgreSQL server (Debian's postgresql package) on this machine")
+    bin_dir = found[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="autopeft-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's own user
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", 5433
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "autopeft"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                    "-o", f"-k {root} -c listen_addresses='' -p {port}", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://autopeft@/postgres?host={root}&port={port}"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind, strategy", [("sqlite", "random"), ("sqlite", "mobo"), ("postgres", "random")])
+def test_two_searches_sharing_a_study_train_each_candidate_once(tmp_path, small_space, request, kind, strategy):
     # the same seed: apart, both searches would train the very same candidates in the same order
     # (test_concurrency.py holds that), so every one of them is a collision to avoid
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if kind == "sqlite" else request.getfixturevalue("postgres")
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path / name), small_space, storage, strategy])
              for name in ("one", "two")]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
