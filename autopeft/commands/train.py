@@ -23,11 +23,19 @@ def _seeds(text: str) -> list[int]:
 
 
 def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
-    """(display name, Candidate) from a candidate JSON file or a baseline name."""
+    """(display name, Candidate) from a candidate JSON file, an export directory (its candidate.json)
+    or a baseline name."""
+    from autopeft.export.native import CANDIDATE_FILE
     from autopeft.methods.candidate import Candidate
     from autopeft.space.baselines import BASELINES, baseline
 
     path = Path(text).expanduser()
+    name = path.name
+    if path.is_dir():
+        if not (path / CANDIDATE_FILE).is_file():
+            raise UserError(f"{path} is a directory without {CANDIDATE_FILE}; give a candidate JSON file, a "
+                            "directory `autopeft export` wrote, or a baseline")
+        path = path / CANDIDATE_FILE
     if path.is_file():
         try:
             data = json.loads(path.read_text())
@@ -35,7 +43,7 @@ def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
             raise UserError(f"cannot read candidate {path}: {exc}; give a candidate JSON file") from None
         if isinstance(data, dict) and "candidate" in data and "layers" not in data:
             data = data["candidate"]  # a row of `space sample` / trials output
-        return path.stem, Candidate.from_json(data)
+        return Path(name).stem, Candidate.from_json(data)
     if text.partition("@")[0] in BASELINES:
         return text, baseline(text, dims)
     raise UserError(f"candidate {text!r} is neither a file nor a baseline (baselines: {', '.join(BASELINES)})")

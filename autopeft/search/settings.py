@@ -115,6 +115,10 @@ class Settings:
         return {"requested": requested, "used": resolve_kernels(requested, device), "device": device}
 
 
+# what a run.json's settings must hold to be resumed (a run.json of another version may lack them)
+RESUME_NEEDS = ("task", "model", "budget", "strategy", "fidelity")
+
+
 def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic: bool = False) -> Settings:
     """Check the options (or merge them into a resumed run's) and bind the space."""
     from autopeft.backbones import load_config
@@ -135,6 +139,10 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         if not isinstance(old, dict):
             raise UserError(f"--resume {resume}: its run.json holds no search settings; give the directory of "
                             "an earlier search")
+        missing = [k for k in RESUME_NEEDS if not old.get(k)]
+        if missing:
+            raise UserError(f"--resume {resume}: its run.json lacks {', '.join(missing)}, so it was written by "
+                            "another version of autopeft; resume it with that version, or start a new search")
         opts = old | {k: given[k] for k in RESUMABLE if given.get(k) is not None}
         opts["out"] = str(run_dir)
     opts["workers"] = opts.get("workers") or 1

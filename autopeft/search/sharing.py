@@ -1,0 +1,115 @@
+"""Searches that share one study (several `autopeft search --storage URL` at once): who runs what.
+
+Every trial records its `owner` (the host and run directory of the search that opened it) before
+any other attribute. A search that starts marks interrupted only the RUNNING trials whose owner is
+gone: its own (it is starting, so they were left by a killed run), trials from before owners were
+recorded, and trials of another run directory on this host whose lock (search/lock.py) nobody
+holds. A trial of a live search, or of a search on another host (whose processes this host cannot
+see), is left to its owner, which re-runs it when it resumes.
+
+Two searches may propose the same candidate at the same moment. Optuna's public API has no unique
+constraint on attributes, so the claim goes by trial number, which the storage assigns atomically:
+once opened, a trial yields (it is recorded `duplicate`, never trained) to any lower-numbered trial
+of another search with the same candidate, fidelity and recipe that is complete, failed, or running
+under a live owner. A search's own trials are its strategy's business (a re-run, a retrain of an
+allocation AdaLoRA found, are deliberate). A
+lower-numbered trial still being opened (no candidate yet) is waited for, briefly, so that of two
+racing searches exactly one goes ahead.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autopeft.search.lock import held
+
+OWNER = "owner"
+CLAIM_WAIT_S = 5.0  # how long a claim waits for a lower-numbered trial to record its candidate
+
+
+def owner_of(run_dir: str | Path) -> str:
+    """The `owner` attribute of the trials a search in `run_dir` opens."""
+    return json.dumps({"host": socket.gethostname(), "run_dir": str(Path(run_dir).resolve())}, sort_keys=True)
+
+
+def owner_dir(t: FrozenTrial) -> Path | None:
+    """The run directory of the search that ran `t` (None for a trial from before owners)."""
+    owner = _parse(t.user_attrs.get(OWNER))
+    return Path(owner["run_dir"]) if owner else None
+
+
+def kept_in(study: optuna.Study, number: int, run_dir: str | Path) -> list[Path]:
+    """Where trial `number`'s weights and checkpoint may be: this search's run directory, then the
+    one of the search (sharing the study) that trained it."""
+    dirs = [Path(run_dir)]
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    other = owner_dir(trial) if trial is not None else None
+    if other is not None and other != dirs[0].resolve():
+        dirs.append(other)
+    return dirs
+
+
+def gone(t: FrozenTrial, me: str) -> bool:
+    """Whether the search that opened `t` has certainly stopped: `t` is this search's own (which is
+    only asked while it starts), older than owners, or of an unlocked run directory on this host."""
+    text = t.user_attrs.get(OWNER)
+    if text is None or text == me:
+        return True
+    owner = _parse(text)
+    if owner is None or owner["host"] != socket.gethostname():
+        return owner is None  # another host's search: this host cannot tell, so it is left alone
+    return not held(owner["run_dir"])
+
+
+def alive_elsewhere(t: FrozenTrial, me: str) -> bool:
+    """A RUNNING trial that another search, still running (or on another host), is training."""
+    return t.state == TrialState.RUNNING and t.user_attrs.get(OWNER) not in (None, me) and not gone(t, me)
+
+
+def claim(study: optuna.Study, number: int, me: str, wait_s: float = CLAIM_WAIT_S) -> int | None:
+    """The lower-numbered trial that trial `number` must yield to, or None when it may run."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        mine = next(t for t in trials if t.number == number)
+        opening = False
+        for t in trials:
+            if t.number >= number:
+                continue
+            if t.state == TrialState.RUNNING and "candidate" not in t.user_attrs:
+                opening |= OWNER not in t.user_attrs or alive_elsewhere(t, me)
+            elif t.user_attrs.get(OWNER) != me and _same(t, mine) and _holds(t, me):
+                return t.number
+        if not opening or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
+def _same(t: FrozenTrial, mine: FrozenTrial) -> bool:
+    """The same training: candidate (a recipe's start), fidelity and recipe (AdaLoRA's target)."""
+    return all(t.user_attrs.get(k) == mine.user_attrs.get(k) for k in ("candidate", "fidelity", "recipe"))
+
+
+def _holds(t: FrozenTrial, me: str) -> bool:
+    """Whether `t` has (or is) the result its candidate needs: trained, or training under a live owner."""
+    if t.state == TrialState.COMPLETE:
+        return True
+    if t.state == TrialState.FAIL:
+        return t.user_attrs.get("status") == "failed"  # not an interrupted one, which is re-run
+    return t.state == TrialState.RUNNING and (t.user_attrs.get(OWNER) == me or not gone(t, me))
+
+
+def _parse(text: object) -> dict[str, str] | None:
+    try:
+        owner = json.loads(str(text)) if text is not None else None
+    except ValueError:
+        return None
+    if isinstance(owner, dict) and isinstance(owner.get("host"), str) and isinstance(owner.get("run_dir"), str):
+        return owner
+    return None
