@@ -67,6 +67,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "split": first.split,
         "fidelity": first.fidelity,
         "precision": first.precision,
+        "kernels": first.kernels,
         "peft_params": first.peft_params,
         "head_params": first.head_params,
         "train_params": first.train_params,
@@ -120,6 +121,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast; weights and optimizer state stay fp32) or "
                                            "auto (bf16 where the device does it natively)")] = "fp32",
+    kernels: Annotated[str, typer.Option(help="plain (one hook per branch), fused (one per linear), triton (CUDA) "
+                                         "or auto (triton on CUDA, fused on the CPU)")] = "auto",
     budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
                                                "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
@@ -153,7 +156,11 @@ def train(
         raise UserError(f"--dropout {dropout} must be in [0, 1)")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision,
+    from autopeft.evaluators.worker import resolve_device
+    from autopeft.methods.kernels.select import resolve_kernels
+
+    resolve_kernels(kernels, resolve_device(device))  # one line now, before anything loads
+    spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision, kernels=kernels,
                       dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device)
     results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)
     summary = summarise(results, seed_list)

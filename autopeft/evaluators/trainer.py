@@ -233,14 +233,18 @@ def train_and_score(
     resume: bytes | None = None,
     keep_checkpoint: bool = False,
     precision: str = "fp32",
+    kernels: str = "plain",
 ) -> EvalResult:
     """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
-    `split` (and `report_splits`), detach; the result carries a checkpoint when asked."""
+    `split` (and `report_splits`), detach; the result carries a checkpoint when asked. `kernels`
+    (resolved: plain, fused or triton) says how the branches compute (methods/kernels/), never what."""
     from autopeft.methods.attach import apply
+    from autopeft.methods.kernels.fuse import fuse
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
-                        fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision)
+                        fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision,
+                        kernels=kernels)
     attached = None
     memory = PeakMemory(device)
     try:
@@ -248,6 +252,7 @@ def train_and_score(
             seed_everything(seed)
             reset_head(model)
             attached = apply(model, candidate)
+            fuse(attached, kernels)
             model.to(device)
             result.peft_params, result.head_params = attached.peft_params, attached.head_params
             result.train_params = attached.train_params + attached.head_params

@@ -38,6 +38,8 @@ class SearchOptions:
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
     precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
                           "where the device does it natively)")
+    kernels: str = _opt("auto", "how PEFT branches compute: plain (one hook each), fused (one per linear), triton "
+                        "(CUDA) or auto (triton on CUDA, fused on the CPU)")
     workers: int | None = _opt(None, "Ray workers on this machine (trials run in parallel); 1 = in-process")
     ray_address: str | None = _opt(None, "an existing Ray cluster's address")
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)

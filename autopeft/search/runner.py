@@ -35,7 +35,8 @@ class RunnerEvaluator:
         self.ref = task_ref(s.options.task, s.options.data_dir, s.options.text_cols, s.options.label_col)
         self.keep_state = s.options.keep_weights != "none"
         self.workers = max(1, s.options.workers or 1)
-        spec = WorkerSpec(task=self.ref, model=s.options.model, precision=s.options.precision)
+        spec = WorkerSpec(task=self.ref, model=s.options.model, precision=s.options.precision,
+                          kernels=s.options.kernels)
         self.runner = make_runner(spec, self.workers, s.options.ray_address)
         if isinstance(self.runner, InProcessRunner):
             task = self.runner.worker.task  # loads the backbone and the data now, with clear errors

@@ -12,6 +12,7 @@ from typing import Any
 from autopeft.errors import UserError
 from autopeft.evaluators.precision import PRECISIONS
 from autopeft.methods.candidate import Candidate
+from autopeft.methods.kernels.select import KERNELS
 from autopeft.search.options import SearchOptions
 from autopeft.search.record import storage_url
 from autopeft.search.weights import KEEP
@@ -92,7 +93,8 @@ class Settings:
                 "time_limit_s": self.time_limit_s, "storage": self.storage, "resumed": self.resumed,
                 "reference_point": {"score": self.chance, "peft_params": self.budget_params,
                                     "why": "chance score (majority class, 0 for MCC/correlations) and the budget"},
-                "precision": self.precision(), "deviations": self.deviations, "versions": versions}
+                "precision": self.precision(), "kernels": self.kernels(), "deviations": self.deviations,
+                "versions": versions}
 
     def precision(self) -> dict[str, str]:
         """The precision asked for and what this machine's workers train in (evaluators/precision.py)."""
@@ -102,6 +104,15 @@ class Settings:
         requested = str(self.opts.get("precision") or "fp32")
         device = resolve_device("auto")
         return {"requested": requested, "used": resolve_precision(requested, device), "device": device}
+
+    def kernels(self) -> dict[str, str]:
+        """The kernels asked for and what this machine's workers use (methods/kernels/select.py)."""
+        from autopeft.evaluators.worker import resolve_device
+        from autopeft.methods.kernels.select import resolve_kernels
+
+        requested = str(self.opts.get("kernels") or "auto")
+        device = resolve_device("auto")
+        return {"requested": requested, "used": resolve_kernels(requested, device), "device": device}
 
 
 # what a run.json's settings must hold to be resumed (a run.json of another version may lack them)
@@ -153,6 +164,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     time_limit = parse_duration(opts.get("time_limit"))
     if str(opts.get("precision") or "fp32") not in PRECISIONS:
         raise UserError(f"unknown precision {opts['precision']!r}; use one of {', '.join(PRECISIONS)}")
+    if str(opts.get("kernels") or "auto") not in KERNELS:
+        raise UserError(f"unknown kernels {opts['kernels']!r}; use one of {', '.join(KERNELS)}")
     trials = opts.get("trials")
     if trials is None:  # not given (0 is given, and refused below)
         trials = DEFAULT_TRIALS if time_limit is None else 10**6
