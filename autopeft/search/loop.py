@@ -29,10 +29,10 @@ from autopeft.search.evaluator import Evaluator
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 
-# what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
 # proposals asked for in a row while each turns out to be held by a search sharing the study
 CLAIM_TRIES = 20
 WAIT_S = 1.0  # how often a search whose remaining trials all run elsewhere looks for their results
+# what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
 RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name", "rung", "continues")
 
 
@@ -81,6 +81,7 @@ class StudyLoop:
         self.stop_reason = ""
         self.reruns: list[optuna.trial.FrozenTrial] = []  # interrupted trials a resumed search re-runs first
         self.told: set[int] = set()  # trials the strategy has been told (search/sharing.py: others finish some)
+        self.active: dict[int, Proposal] = {}  # the trials training now, by number (the heartbeat marks them)
         ctx.on_status = self._status
 
     def _status(self, message: str) -> None:
@@ -160,6 +161,10 @@ class StudyLoop:
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> str:
         """Run to the target; returns why it stopped."""
+        with sharing.Heartbeat(lambda: [p.trial for p in list(self.active.values())]):
+            return self._run()
+
+    def _run(self) -> str:
         self.reruns = self.recover()
         self._refresh()
         self._run_baselines()
@@ -249,7 +254,7 @@ class StudyLoop:
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         """Train `batch`, recording each result as it arrives; for the search's own trials, tell the
         strategy at once and hand a free worker the next proposal while there is room."""
-        by_number = {p.trial.number: p for p in batch}
+        by_number = self.active = {p.trial.number: p for p in batch}
         out: list[Observation] = []
         jobs = [self._job(p) for p in batch]
 

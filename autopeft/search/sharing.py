@@ -3,9 +3,9 @@
 Every trial records its `owner` (the host and run directory of the search that opened it) before
 any other attribute. A search that starts marks interrupted only the RUNNING trials whose owner is
 gone: its own (it is starting, so they were left by a killed run), trials from before owners were
-recorded, and trials of another run directory on this host whose lock (search/lock.py) nobody
-holds. A trial of a live search, or of a search on another host (whose processes this host cannot
-see), is left to its owner, which re-runs it when it resumes.
+recorded, trials of another run directory on this host whose lock (search/lock.py) nobody holds,
+and trials of another host that its search has not marked alive for STALE_S (`Heartbeat`). A trial
+of a live search is left to it.
 
 Two searches may propose the same candidate at the same moment. Optuna's public API has no unique
 constraint on attributes, so the claim goes by trial number, which the storage assigns atomically:
@@ -21,15 +21,20 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autopeft.search.lock import held
 
 OWNER = "owner"
+HEARTBEAT = "heartbeat"
+HEARTBEAT_S = 30.0  # how often a search marks its running trials alive
+STALE_S = 300.0  # unmarked this long, another host's running trial is taken for a killed search's
 CLAIM_WAIT_S = 5.0  # how long a claim waits for a lower-numbered trial to record its candidate
 
 
@@ -62,9 +67,52 @@ def gone(t: FrozenTrial, me: str) -> bool:
     if text is None or text == me:
         return True
     owner = _parse(text)
-    if owner is None or owner["host"] != socket.gethostname():
-        return owner is None  # another host's search: this host cannot tell, so it is left alone
+    if owner is None:
+        return True
+    if owner["host"] != socket.gethostname():  # its processes are out of sight: its heartbeat tells
+        return stale(t)
     return not held(owner["run_dir"])
+
+
+def stale(t: FrozenTrial, now: float | None = None) -> bool:
+    """Whether a trial's search has not marked it alive for STALE_S (its last `heartbeat`, or its
+    start before the first one); hosts' clocks are assumed right to well within that."""
+    beat = t.user_attrs.get(HEARTBEAT)
+    last = float(beat) if isinstance(beat, int | float) else (
+        t.datetime_start.timestamp() if t.datetime_start is not None else None)
+    return last is not None and (now or time.time()) - last > STALE_S
+
+
+class Heartbeat:
+    """While a search runs, a thread marks the trials it is training alive every HEARTBEAT_S (the
+    `heartbeat` attribute): a search on another host, which cannot see this one's processes, takes
+    a trial unmarked for STALE_S for one a killed search left. Optuna's own heartbeat only runs
+    inside `study.optimize`, which an ask/tell loop does not use."""
+
+    def __init__(self, running: Callable[[], list[Trial]], every_s: float = HEARTBEAT_S):
+        self.running, self.every_s = running, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="autopeft-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                trials = self.running()
+            except RuntimeError:  # the loop changed its set of trials meanwhile: next beat
+                continue
+            for trial in trials:
+                try:
+                    trial.set_user_attr(HEARTBEAT, time.time())
+                except Exception:  # finished meanwhile (its attributes are read-only now), or a storage hiccup
+                    pass
 
 
 def alive_elsewhere(t: FrozenTrial, me: str) -> bool:

@@ -177,3 +177,22 @@ def test_kept_in_points_at_the_search_that_trained_it(tmp_path, study):
     assert sharing.kept_in(study, t.number, tmp_path / "me") == [tmp_path / "me", Path(other).resolve()]
     own = _open(study, sharing.owner_of(tmp_path / "me"))
     assert sharing.kept_in(study, own.number, tmp_path / "me") == [tmp_path / "me"]
+
+
+def test_another_hosts_trial_is_gone_once_its_heartbeat_is_stale(tmp_path, study, monkeypatch):
+    me = sharing.owner_of(tmp_path / "me")
+    remote = _open(study, '{"host": "another-host", "run_dir": "/x"}')
+    frozen = lambda: next(t for t in study.get_trials() if t.number == remote.number)  # noqa: E731
+    assert not sharing.gone(frozen(), me)  # just started there
+    now = time.time()
+    assert sharing.stale(frozen(), now + sharing.STALE_S + 1)  # never marked alive since: its search died
+    remote.set_user_attr("heartbeat", now + sharing.STALE_S)
+    assert not sharing.stale(frozen(), now + sharing.STALE_S + 1)  # marked alive lately
+    # a search's Heartbeat marks the trials it runs, and stops with the search
+    mine = _open(study, me)
+    with sharing.Heartbeat(lambda: [mine], every_s=0.05):
+        time.sleep(0.3)
+    beat = next(t for t in study.get_trials() if t.number == mine.number).user_attrs["heartbeat"]
+    assert time.time() - beat < 1.0
+    time.sleep(0.2)
+    assert next(t for t in study.get_trials() if t.number == mine.number).user_attrs["heartbeat"] == beat
