@@ -114,7 +114,7 @@ def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress)
     if on_start:
         on_start(s)
     cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, o.workers or 1), o.seed, o.keep_weights,
-                     o.plot_every, s.fitted_baselines() if o.baselines else [])
+                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock)
     loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study)
     status = "interrupted"
     try:

@@ -45,9 +45,20 @@ class Progress:
     best_score: float | None = None
     front_size: int = 0
     hypervolume: float = 0.0
-    deadline: float | None = None  # time.monotonic() value
+    deadline: float | None = None  # on `clock`
     last: str = ""
     status: str = ""  # what the strategy is doing between trials (training the supernet, screening)
+    clock: Callable[[], float] = time.monotonic  # what --time-limit counts (`CLOCKS`)
+
+    def left_s(self) -> float | None:
+        """Seconds left on the search's clock (None without a time limit)."""
+        return None if self.deadline is None else max(0.0, self.deadline - self.clock())
+
+
+# what --time-limit counts: elapsed time, or the process's CPU time (every thread: the training, the
+# optimiser, the supernet all run in it). On a shared machine a one-thread in-process search's CPU
+# time is the wall time it would take alone, so strategies compare fairly however busy it is.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
 
 
 @dataclass
@@ -62,6 +73,7 @@ class LoopConfig:
     keep_weights: str = "front"
     plot_every: int = 0
     baselines: list[tuple[str, Candidate]] = field(default_factory=list)
+    clock: str = "wall"  # `CLOCKS`
 
 
 class StudyLoop:
@@ -73,8 +85,9 @@ class StudyLoop:
         self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
         self.study, self.bstudy, self.pstudy = ctx.study, baseline_study, proxy_study
         self.on_progress = on_progress or (lambda _p: None)
-        self.progress = Progress(target=cfg.target)
-        self.started = time.monotonic()
+        self.clock = CLOCKS[cfg.clock]
+        self.progress = Progress(target=cfg.target, clock=self.clock)
+        self.started, self.started_wall = self.clock(), time.monotonic()
         if cfg.time_limit_s:
             self.progress.deadline = self.started + cfg.time_limit_s
         self.frame: pd.DataFrame | None = None
@@ -227,7 +240,7 @@ class StudyLoop:
     def _time_left(self) -> float:
         if self.progress.deadline is None:
             return float("inf")
-        return self.progress.deadline - time.monotonic()
+        return self.progress.deadline - self.clock()
 
     def _rerun(self, t: optuna.trial.FrozenTrial) -> Proposal:
         cand = Candidate.from_json(t.user_attrs["candidate"])
@@ -274,6 +287,7 @@ class StudyLoop:
                 self.ctx.seen.add(prop.candidate.key)
             label = number if kind == "search" else f"b{number}"
             self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
+            prop.trial.set_user_attr("elapsed_s", round(self.clock() - self.started, 2))  # on the search's clock
             status = record.finish(study, prop.trial, result, self.ctx.budget)
             obs = Observation(number, status, prop.candidate, prop.assignment,
                               int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung)
@@ -381,4 +395,5 @@ def finished_info(loop: StudyLoop) -> dict[str, Any]:
     p = loop.progress
     return {"trials_done": round(p.done, 3), "front_size": p.front_size, "hypervolume": p.hypervolume,
             "best_score": p.best_score, "stopped": loop.stop_reason,
-            "wall_s": round(time.monotonic() - loop.started, 1)}
+            "wall_s": round(time.monotonic() - loop.started_wall, 1), "clock": loop.cfg.clock,
+            "clock_s": round(loop.clock() - loop.started, 1)}

@@ -164,6 +164,12 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     time_limit = parse_duration(opts.get("time_limit"))
     if str(opts.get("precision") or "fp32") not in PRECISIONS:
         raise UserError(f"unknown precision {opts['precision']!r}; use one of {', '.join(PRECISIONS)}")
+    if str(opts.get("clock") or "wall") not in ("wall", "cpu"):
+        raise UserError(f"--clock {opts['clock']!r}: use wall or cpu")
+    opts["clock"] = str(opts.get("clock") or "wall")  # a run.json from before --clock resumes on the wall
+    if opts["clock"] == "cpu" and (int(opts.get("workers") or 1) > 1 or opts.get("ray_address")):
+        raise UserError("--clock cpu counts this process's CPU time, so it needs the in-process worker; "
+                        "drop --workers/--ray-address or use --clock wall")
     if str(opts.get("kernels") or "auto") not in KERNELS:
         raise UserError(f"unknown kernels {opts['kernels']!r}; use one of {', '.join(KERNELS)}")
     trials = opts.get("trials")

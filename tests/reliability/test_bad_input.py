@@ -85,6 +85,8 @@ ROWS = [
     (["search", "--resume", "OTHERVER"], "another version"),
     (["search", "--resume", "FOREIGN"], "no search settings"),
     ([*S, "--storage", "nonsense"], "cannot open the study storage"),
+    ([*S, "--clock", "moon"], "use wall or cpu"),
+    ([*S, "--clock", "cpu", "--workers", "2"], "in-process worker"),
     ([*S, "--storage", "sqlite:////no/such/dir/study.db"], "unable to open"),
     ([*S, "--storage", "postgresql://user@localhost:1/db"], "driver"),
     # train
