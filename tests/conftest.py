@@ -5,9 +5,16 @@ Plain helpers (configs, task files, run directories) are in tests/helpers/, for 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Triton reads TRITON_INTERPRET when it is first imported and when a kernel is decorated: set it for
+# the whole session on a machine without CUDA, before any test imports triton, so its kernels run
+# under the interpreter (tests/methods/test_kernels_triton.py); no other code path reads it
+if not os.environ.get("CUDA_VISIBLE_DEVICES") and not Path("/dev/nvidiactl").exists():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from tests.helpers.models import tiny_bert_config
 

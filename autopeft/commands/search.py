@@ -63,8 +63,8 @@ class _Bar:
             return
         best = f"{p.best_score:.4f}" if p.best_score is not None else "-"
         left = ""
-        if p.deadline is not None:
-            left = f" left {max(0, p.deadline - time.monotonic()) / 60:.1f}m"
+        if (left_s := p.left_s()) is not None:
+            left = f" left {left_s / 60:.1f}m" + (" of CPU" if p.clock is time.process_time else "")
         info = f"best {best} front {p.front_size} HV {p.hypervolume:.4f}{left}"
         if getattr(p, "status", ""):
             info += f"  [dim]{p.status}[/dim]"

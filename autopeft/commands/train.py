@@ -23,11 +23,19 @@ def _seeds(text: str) -> list[int]:
 
 
 def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
-    """(display name, Candidate) from a candidate JSON file or a baseline name."""
+    """(display name, Candidate) from a candidate JSON file, an export directory (its candidate.json)
+    or a baseline name."""
+    from autopeft.export.native import CANDIDATE_FILE
     from autopeft.methods.candidate import Candidate
     from autopeft.space.baselines import BASELINES, baseline
 
     path = Path(text).expanduser()
+    name = path.name
+    if path.is_dir():
+        if not (path / CANDIDATE_FILE).is_file():
+            raise UserError(f"{path} is a directory without {CANDIDATE_FILE}; give a candidate JSON file, a "
+                            "directory `autopeft export` wrote, or a baseline")
+        path = path / CANDIDATE_FILE
     if path.is_file():
         try:
             data = json.loads(path.read_text())
@@ -35,7 +43,7 @@ def load_candidate(text: str, dims: Any) -> tuple[str, Any]:
             raise UserError(f"cannot read candidate {path}: {exc}; give a candidate JSON file") from None
         if isinstance(data, dict) and "candidate" in data and "layers" not in data:
             data = data["candidate"]  # a row of `space sample` / trials output
-        return path.stem, Candidate.from_json(data)
+        return Path(name).stem, Candidate.from_json(data)
     if text.partition("@")[0] in BASELINES:
         return text, baseline(text, dims)
     raise UserError(f"candidate {text!r} is neither a file nor a baseline (baselines: {', '.join(BASELINES)})")
@@ -60,6 +68,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "fidelity": first.fidelity,
         "precision": first.precision,
         "quantize": first.quantize,
+        "kernels": first.kernels,
         "peft_params": first.peft_params,
         "head_params": first.head_params,
         "train_params": first.train_params,
@@ -115,6 +124,8 @@ def train(
                                            "auto (bf16 where the device does it natively)")] = "fp32",
     quantize: Annotated[str | None, typer.Option(help="4bit (NF4, double quantization) or 8bit: the backbone's "
                                                  "frozen linears stored by bitsandbytes")] = None,
+    kernels: Annotated[str, typer.Option(help="plain (one hook per branch), fused (one per linear), triton (CUDA) "
+                                         "or auto (triton on CUDA, fused on the CPU)")] = "auto",
     budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
                                                "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
@@ -152,7 +163,11 @@ def train(
     quant = parse_quantize(quantize)
     if quant:
         require_bitsandbytes(quant)
-    spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision,
+    from autopeft.evaluators.worker import resolve_device
+    from autopeft.methods.kernels.select import resolve_kernels
+
+    resolve_kernels(kernels, resolve_device(device))  # one line now, before anything loads
+    spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision, kernels=kernels,
                       dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device,
                       quantize=quant)
     results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)

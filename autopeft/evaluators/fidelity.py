@@ -96,8 +96,8 @@ def parse_fidelity(text: str) -> Fidelity:
 
 
 def _check(fid: Fidelity) -> None:
-    if fid.steps is not None and fid.steps < 1 or fid.epochs is not None and fid.epochs <= 0:
-        raise UserError("fidelity steps and epochs must be positive")
+    if fid.steps is not None and fid.steps < 1 or fid.epochs is not None and not 0 < fid.epochs < math.inf:
+        raise UserError("fidelity steps and epochs must be positive (and finite)")
     if not 0 < fid.data <= 1:
         raise UserError(f"fidelity data={fid.data} must be a fraction in (0, 1]")
     if fid.eval is not None and fid.eval < 1 or fid.batch < 1:

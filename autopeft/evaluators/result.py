@@ -33,6 +33,7 @@ class EvalResult:
     candidate: str = ""  # the candidate's canonical JSON
     precision: str = "fp32"  # what it trained in: fp32, or bf16 autocast (evaluators/precision.py)
     quantize: str = "fp32"  # the backbone's storage: fp32, 4bit or 8bit (evaluators/quantize.py)
+    kernels: str = "plain"  # how its branches were computed: plain, fused or triton (methods/kernels/select.py)
     state: dict[str, Any] | None = field(default=None, repr=False)  # PEFT + head tensors, when kept
     checkpoint: bytes | None = field(default=None, repr=False)  # the paused training, when asked for
 

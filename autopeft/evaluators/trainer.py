@@ -234,16 +234,19 @@ def train_and_score(
     keep_checkpoint: bool = False,
     precision: str = "fp32",
     quantize: str | None = None,
+    kernels: str = "plain",
 ) -> EvalResult:
     """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
-    `split` (and `report_splits`), detach; the result carries a checkpoint when asked."""
+    `split` (and `report_splits`), detach; the result carries a checkpoint when asked. `kernels`
+    (resolved: plain, fused or triton) says how the branches compute (methods/kernels/), never what."""
     from autopeft.evaluators.quantize import check_trainable
     from autopeft.methods.attach import apply
+    from autopeft.methods.kernels.fuse import fuse
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
                         fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision,
-                        quantize=quantize or "fp32")
+                        quantize=quantize or "fp32", kernels=kernels)
     attached = None
     memory = PeakMemory(device)
     try:
@@ -251,6 +254,7 @@ def train_and_score(
             seed_everything(seed)
             reset_head(model)
             attached = apply(model, candidate)
+            fuse(attached, kernels)
             model.to(device)
             if quantize:
                 check_trainable(model)  # an eval forward must not have repacked the 4-bit weights

@@ -13,6 +13,7 @@ from autopeft.evaluators.job import Job
 from autopeft.evaluators.precision import resolve_precision
 from autopeft.evaluators.result import EvalResult
 from autopeft.evaluators.tasks import TaskRef
+from autopeft.methods.kernels.select import resolve_kernels
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class WorkerSpec:
     group_by_length: bool = True
     precision: str = "fp32"  # fp32, bf16 (autocast) or auto (bf16 where the device does it natively)
     quantize: str | None = None  # 4bit / 8bit: the backbone's linears stored by bitsandbytes (quantize.py)
+    kernels: str = "auto"  # plain, fused, triton or auto (methods/kernels/select.py)
 
 
 def resolve_device(device: str) -> str:
@@ -57,6 +59,7 @@ class Worker:
             torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
         self.precision = resolve_precision(spec.precision, self.device)
+        self.kernels = resolve_kernels(spec.kernels, self.device)
         path = resolve_model_path(spec.model)
         self.config = load_config(spec.model)
         self.task = encode_task(spec.task, path, self.config, spec.max_length)
@@ -101,7 +104,7 @@ class Worker:
         return train_and_score(self.model, self.task, candidate, job.fidelity, job.seed, self.device, job.split,
                                job.report_splits, job.keep_state, self.spec.head_lr, pad_to, self.spec.group_by_length,
                                progress, resume=job.resume, keep_checkpoint=job.keep_checkpoint,
-                               precision=self.precision, quantize=self.spec.quantize)
+                               precision=self.precision, quantize=self.spec.quantize, kernels=self.kernels)
 
     def _evaluate_recipe(self, job: Job, progress: Any = None) -> EvalResult:
         from autopeft.evaluators.adalora import Recipe, train_and_score_adalora

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,16 @@ def _select(run: rundir.RunDir, req: Request) -> tuple[dict[str, str], str, int 
 
 
 def export(req: Request) -> list[str]:
-    """Run one export; returns the lines to print."""
+    """Run one export; returns the lines to print. It is written aside and moved into place when
+    complete (export/staging.py), so a kill leaves no half-written export."""
+    from autopeft.export.staging import staged
+
+    with staged(req.out) as stage:
+        lines = _export(dataclasses.replace(req, out=stage))
+    return [line.replace(str(stage), str(req.out)) for line in lines]
+
+
+def _export(req: Request) -> list[str]:
     from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
     from autopeft.methods.candidate import Candidate
 

@@ -42,8 +42,13 @@ class RunDir:
         return task.get("name") if isinstance(task, dict) else task
 
     def weights_path(self, trial: str) -> Path:
-        """Where `--keep-weights` put a trial's weights (export/weights.py has the format)."""
-        return self.path / WEIGHTS_DIR / f"trial-{trial}.safetensors"
+        """Where `--keep-weights` put a trial's weights (export/weights.py has the format): this run
+        directory, or the one of the search sharing the study that trained it (`trained_in`)."""
+        name = f"trial-{trial}.safetensors"
+        here = self.path / WEIGHTS_DIR / name
+        row = next((r for r in self.trials if r.get("trial") == str(trial)), {})
+        there = Path(row["trained_in"]) / WEIGHTS_DIR / name if row.get("trained_in") else None
+        return there if there is not None and not here.is_file() and there.is_file() else here
 
 
 def read_run(path: str | Path) -> RunDir:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,6 +85,16 @@ class Gate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.proj(x))
+
+
+BRANCH = "autopeft_branch"  # the attribute that names a fusible hook's method (methods/kernels/fuse.py)
+
+
+def branch_hook(kind: str, fn: Callable) -> Callable:
+    """Mark a forward hook as the `kind` branch on its linear, so `--kernels fused` can replace it
+    (methods/kernels/fuse.py); the plain path ignores the mark."""
+    fn.__dict__[BRANCH] = kind
+    return fn
 
 
 def first_arg(args: tuple, kwargs: dict, name: str) -> torch.Tensor:

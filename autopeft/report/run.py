@@ -154,6 +154,12 @@ def load_run(run_dir: str | Path) -> RunData:
     if not meta and not (path / "trials.csv").exists():
         raise UserError(f"{run_dir}/run.json is unreadable and there is no trials.csv: not a run directory of "
                         "autopeft search")
+    if not (path / "trials.csv").exists():
+        if not isinstance(meta.get("settings"), dict):
+            raise UserError(f"{run_dir}/run.json holds no search settings and there is no trials.csv: not a run "
+                            "directory of autopeft search")
+        raise UserError(f"{run_dir} has no trials.csv yet: its search has not finished a trial; report it once "
+                        "one has")
     trials = normalise_trials(read_table(path / "trials.csv"))
     front_file = None
     if (path / "front.csv").exists():

@@ -18,6 +18,7 @@ from autopeft.search.loop import LoopConfig, Progress, StudyLoop, finished_info,
 from autopeft.search.options import SearchOptions
 from autopeft.search.proxy_record import open_proxy_study
 from autopeft.search.settings import Settings, resolve_settings
+from autopeft.search.sharing import kept_in, owner_of
 from autopeft.search.strategies import strategy_class
 from autopeft.search.strategies.base import Context
 
@@ -57,13 +58,14 @@ def search(task: str | None = None, *, resume: str | Path | None = None, evaluat
     s = resolve_settings(opts.as_settings(), resume, synthetic=evaluator is not None)
     cls = strategy_class(s.options.strategy)
     with run_dir_lock(s.run_dir):  # before the backbone loads: a second writer is refused at once
+        storage = record.make_storage(s.storage)  # so is a storage that cannot be opened
         own = evaluator is None
         if evaluator is None:
             from autopeft.search.runner import make_evaluator
 
             evaluator = make_evaluator(s)
         try:
-            return _run(s, cls, evaluator, on_start, on_progress)
+            return _run(s, cls, evaluator, storage, on_start, on_progress)
         finally:
             if own:
                 evaluator.close()
@@ -91,15 +93,14 @@ def _number(value: str) -> Any:
     return value
 
 
-def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> SearchResult:
+def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress) -> SearchResult:
     bound = s.bound
     bound.num_labels = evaluator.num_labels or bound.num_labels
     s.chance = float(evaluator.chance) if s.chance is None else s.chance
-    storage = record.make_storage(s.storage)
     o = s.options
     study = record.open_study(s.storage, sampler=cls.sampler(o.seed, o.strategy_options), storage=storage)
     bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if o.baselines else None
-    ctx = Context(bound, s.budget_params, study, s.fidelity, o.seed, s.chance)
+    ctx = Context(bound, s.budget_params, study, s.fidelity, o.seed, s.chance, owner=owner_of(s.run_dir))
     if cls.uses_proxy:
         ctx.proxy_study = open_proxy_study(s.storage, storage)
         ctx.proxy_factory = _proxy_factory(evaluator, s)
@@ -115,7 +116,7 @@ def _run(s: Settings, cls, evaluator: Evaluator, on_start, on_progress) -> Searc
     if on_start:
         on_start(s)
     cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, o.workers or 1), o.seed, o.keep_weights,
-                     o.plot_every, s.fitted_baselines() if o.baselines else [])
+                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock)
     loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study)
     status = "interrupted"
     try:
@@ -170,7 +171,8 @@ def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: s
         number = int(str(r.trial).removeprefix(prefix))
         if f"test:{number}" in study.user_attrs:
             continue
-        path = weights_path(loop.cfg.run_dir, f"{prefix}{number}")
+        kept = [weights_path(d, f"{prefix}{number}") for d in kept_in(study, number, loop.cfg.run_dir)]
+        path = next((p for p in kept if p.is_file()), kept[0])
         jobs.append(Job.of(r.candidate, parse_fidelity(loop.ctx.fidelity), loop.cfg.seed, split="test", trial=number,
                            weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
     if not jobs:

@@ -114,8 +114,10 @@ class SyntheticEvaluator:
             on_result(job, res)
 
     def report(self, jobs: list[Job], on_result: OnResult) -> None:
-        """Scores on the reporting split: the objective with another noise draw."""
+        """Scores on the reporting split: the objective with another noise draw (after `delay_s`, like
+        a trial's training, so tests can stop a search while it scores its front)."""
         for job in jobs:
+            time.sleep(self.delay_s)
             s = self.score(job.parsed(), seed=job.seed + 1000)
             on_result(job, EvalResult(OK, self.metric, score=s, metrics={"accuracy": s}, split=job.split))
 

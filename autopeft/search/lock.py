@@ -41,3 +41,23 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def held(run_dir: str | Path) -> bool:
+    """Whether a search holds `run_dir`'s lock now (this process's own lock included): a shared
+    study's trials are left to their owner while it runs (search/sharing.py)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock is ever taken, so none can be seen
+        return False
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:  # no lock file: no search ever ran there
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

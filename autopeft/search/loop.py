@@ -24,11 +24,14 @@ from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
 from autopeft.methods.candidate import Candidate
 from autopeft.pareto import hypervolume
-from autopeft.search import record, tables, weights
+from autopeft.search import record, sharing, tables, weights
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 
+# proposals asked for in a row while each turns out to be held by a search sharing the study
+CLAIM_TRIES = 20
+WAIT_S = 1.0  # how often a search whose remaining trials all run elsewhere looks for their results
 # what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
 RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name", "rung", "continues")
 
@@ -42,9 +45,20 @@ class Progress:
     best_score: float | None = None
     front_size: int = 0
     hypervolume: float = 0.0
-    deadline: float | None = None  # time.monotonic() value
+    deadline: float | None = None  # on `clock`
     last: str = ""
     status: str = ""  # what the strategy is doing between trials (training the supernet, screening)
+    clock: Callable[[], float] = time.monotonic  # what --time-limit counts (`CLOCKS`)
+
+    def left_s(self) -> float | None:
+        """Seconds left on the search's clock (None without a time limit)."""
+        return None if self.deadline is None else max(0.0, self.deadline - self.clock())
+
+
+# what --time-limit counts: elapsed time, or the process's CPU time (every thread: the training, the
+# optimiser, the supernet all run in it). On a shared machine a one-thread in-process search's CPU
+# time is the wall time it would take alone, so strategies compare fairly however busy it is.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
 
 
 @dataclass
@@ -59,6 +73,7 @@ class LoopConfig:
     keep_weights: str = "front"
     plot_every: int = 0
     baselines: list[tuple[str, Candidate]] = field(default_factory=list)
+    clock: str = "wall"  # `CLOCKS`
 
 
 class StudyLoop:
@@ -70,13 +85,16 @@ class StudyLoop:
         self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
         self.study, self.bstudy, self.pstudy = ctx.study, baseline_study, proxy_study
         self.on_progress = on_progress or (lambda _p: None)
-        self.progress = Progress(target=cfg.target)
-        self.started = time.monotonic()
+        self.clock = CLOCKS[cfg.clock]
+        self.progress = Progress(target=cfg.target, clock=self.clock)
+        self.started, self.started_wall = self.clock(), time.monotonic()
         if cfg.time_limit_s:
             self.progress.deadline = self.started + cfg.time_limit_s
         self.frame: pd.DataFrame | None = None
         self.stop_reason = ""
         self.reruns: list[optuna.trial.FrozenTrial] = []  # interrupted trials a resumed search re-runs first
+        self.told: set[int] = set()  # trials the strategy has been told (search/sharing.py: others finish some)
+        self.active: dict[int, Proposal] = {}  # the trials training now, by number (the heartbeat marks them)
         ctx.on_status = self._status
 
     def _status(self, message: str) -> None:
@@ -91,9 +109,8 @@ class StudyLoop:
         """
         todo = []
         for study in (self.study, self.bstudy):
-            if study is None:
-                continue
-            record.interrupt(study)
+            if study is not None:
+                record.interrupt(study, self._gone)
         trials = self.study.get_trials(deepcopy=False)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
         for t in trials:
@@ -104,11 +121,63 @@ class StudyLoop:
             Candidate.from_json(t.user_attrs["candidate"]).key for t in todo}
         # rejected/duplicate proposals stay in the study, where Optuna samplers read them directly
         self.strategy.rebuild(history)
+        self.told = {o.number for o in history}
         return todo
+
+    def _gone(self, t: optuna.trial.FrozenTrial) -> bool:
+        """Whether a RUNNING trial's search has stopped (always, for a study no other search shares)."""
+        return self.ctx.owner is None or sharing.gone(t, self.ctx.owner)
+
+    def _catch_up(self) -> None:
+        """On a shared study: tell the strategy what other searches finished since, and take the
+        candidates they run or ran off the table, so that proposals are new to the whole study."""
+        fresh = []
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number in self.told or t.state == TrialState.WAITING:
+                continue
+            running = t.state == TrialState.RUNNING
+            if running and not self._elsewhere(t):
+                continue  # this search's own, or one being opened
+            if not running:
+                self.told.add(t.number)  # looked at once: rejected, duplicate and interrupted ones too
+            if (o := record.observation(t)) is None or not (running or o.status in record.COUNTED):
+                continue
+            self.ctx.seen.add(o.candidate.key)
+            if not running:
+                fresh.append(o)
+        if fresh:
+            self.strategy.tell(fresh)
+
+    def _running_elsewhere(self) -> float:
+        """What the trials other searches sharing the study are training will count."""
+        return sum(record.cost_of(t) for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t))
+
+    def _elsewhere(self, t: optuna.trial.FrozenTrial) -> bool:
+        return self.ctx.owner is not None and sharing.alive_elsewhere(t, self.ctx.owner)
+
+    def _claimed(self, study: optuna.Study, prop: Proposal) -> bool:
+        """Whether the trial just opened may train: no lower-numbered trial of the study holds its
+        candidate at its fidelity (another search's, on a shared study); if one does, it is recorded
+        a duplicate and dropped."""
+        if self.ctx.owner is None:
+            return True
+        holder = sharing.claim(study, prop.trial.number, self.ctx.owner)
+        if holder is None:
+            return True
+        self.strategy.running.pop(prop.trial.number, None)
+        self.ctx.seen.add(prop.candidate.key)
+        record.reject(study, prop.trial, prop.candidate, self.ctx.space, self.ctx.budget,
+                      str(prop.trial.user_attrs.get("strategy", "")), status="duplicate",
+                      reason=f"trial {holder} of a search sharing the study holds it")
+        return False
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> str:
         """Run to the target; returns why it stopped."""
+        with sharing.Heartbeat(lambda: [p.trial for p in list(self.active.values())]):
+            return self._run()
+
+    def _run(self) -> str:
         self.reruns = self.recover()
         self._refresh()
         self._run_baselines()
@@ -121,33 +190,57 @@ class StudyLoop:
             if self._time_left() <= 0:
                 self.stop_reason = "time limit"
                 break
-            batch = self._proposals(min(self.cfg.batch, math.ceil(self.cfg.target - done)))
+            elsewhere = self._running_elsewhere()
+            want = min(self.cfg.batch, math.ceil(self.cfg.target - done - elsewhere))
+            batch = self._proposals(want) if want > 0 else []
+            if not batch and elsewhere:  # the rest runs in searches sharing the study: wait for it
+                self._status(f"waiting for {elsewhere:g} trials of other searches sharing the study")
+                time.sleep(WAIT_S)
+                continue
             if not batch:
                 self.stop_reason = "the space has no new feasible candidate"
                 break
             self._evaluate(self.study, batch, "search")
+        self._await_others()
         self._refresh()
         return self.stop_reason
 
+    def _await_others(self) -> None:
+        """On a shared study: wait (within the time limit) for the trials other searches were
+        training when this one ended, so that its trials.csv and front.csv hold their results too."""
+        pending = {t.number for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t)}
+        while pending and self._time_left() > 0:
+            self._status(f"waiting for {len(pending)} trials of other searches sharing the study")
+            time.sleep(WAIT_S)
+            pending &= {t.number for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t)}
+
     def _proposals(self, n: int) -> list[Proposal]:
         """Up to `n` trials to start: interrupted ones first (a resumed search), then the strategy's."""
-        batch = [self._rerun(t) for t in self.reruns[:n]]
-        self.reruns = self.reruns[n:]
-        if len(batch) < n:
-            batch += self.strategy.ask(n - len(batch))
+        self._catch_up()
+        batch: list[Proposal] = []
+        while self.reruns and len(batch) < n:
+            prop = self._rerun(self.reruns.pop(0))
+            batch += [prop] if self._claimed(self.study, prop) else []
+        for _ in range(CLAIM_TRIES):
+            if len(batch) >= n:
+                break
+            props = self.strategy.ask(n - len(batch))
+            if not props:
+                break
+            batch += [p for p in props if self._claimed(self.study, p)]
         return batch
 
     def _room(self, running: list[Proposal]) -> bool:
         """Whether another trial may start beside `running`: time is left, and what is done plus
         what runs (each trial its cost) is short of the target."""
-        planned = record.counted(self.study.get_trials(deepcopy=False))
+        planned = record.counted(self.study.get_trials(deepcopy=False)) + self._running_elsewhere()
         planned += sum(float(p.trial.user_attrs.get("cost", 1.0)) for p in running)
         return self._time_left() > 0 and planned < self.cfg.target
 
     def _time_left(self) -> float:
         if self.progress.deadline is None:
             return float("inf")
-        return self.progress.deadline - time.monotonic()
+        return self.progress.deadline - self.clock()
 
     def _rerun(self, t: optuna.trial.FrozenTrial) -> Proposal:
         cand = Candidate.from_json(t.user_attrs["candidate"])
@@ -163,16 +256,18 @@ class StudyLoop:
         for name, cand in self.cfg.baselines:
             if name in done:
                 continue
-            attrs = record.start_attrs(cand, self.ctx.space, "baseline", self.ctx.fidelity, name=name)
-            trial = record.create_running(self.bstudy, None, self.ctx.space, attrs)
-            todo.append(Proposal(trial, cand, None))
+            attrs = record.start_attrs(cand, self.ctx.space, "baseline", self.ctx.fidelity, owner=self.ctx.owner,
+                                       name=name)
+            prop = Proposal(record.create_running(self.bstudy, None, self.ctx.space, attrs), cand, None)
+            if self._claimed(self.bstudy, prop):
+                todo.append(prop)
         if todo:
             self._evaluate(self.bstudy, todo, "baseline")
 
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         """Train `batch`, recording each result as it arrives; for the search's own trials, tell the
         strategy at once and hand a free worker the next proposal while there is room."""
-        by_number = {p.trial.number: p for p in batch}
+        by_number = self.active = {p.trial.number: p for p in batch}
         out: list[Observation] = []
         jobs = [self._job(p) for p in batch]
 
@@ -192,12 +287,14 @@ class StudyLoop:
                 self.ctx.seen.add(prop.candidate.key)
             label = number if kind == "search" else f"b{number}"
             self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
+            prop.trial.set_user_attr("elapsed_s", round(self.clock() - self.started, 2))  # on the search's clock
             status = record.finish(study, prop.trial, result, self.ctx.budget)
             obs = Observation(number, status, prop.candidate, prop.assignment,
                               int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung)
             out.append(obs)
             if kind == "search":
                 self.strategy.tell([obs])
+                self.told.add(number)
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
             self.progress.status = ""
@@ -237,7 +334,10 @@ class StudyLoop:
         """A proposal's job: at its own fidelity (a rung) or the search's, continuing the checkpoint
         of the trial it climbs from (from the start when that checkpoint is gone)."""
         fidelity = parse_fidelity(p.fidelity or self.ctx.fidelity)
-        resume = weights.load_checkpoint(self.cfg.run_dir, p.resume_from) if p.resume_from is not None else None
+        resume = None
+        if p.resume_from is not None:
+            for where in sharing.kept_in(self.study, p.resume_from, self.cfg.run_dir):
+                resume = resume or weights.load_checkpoint(where, p.resume_from)
         if p.resume_from is not None and resume is None:
             p.trial.set_user_attr("continues", None)
             p.trial.set_user_attr("cost", (fidelity.stop or fidelity.steps or 0) / (fidelity.steps or 1))
@@ -253,7 +353,7 @@ class StudyLoop:
 
     # --- the record's plain files ---------------------------------------------------------
     def _refresh(self, trial: optuna.Trial | None = None) -> None:
-        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy)
+        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy, self.cfg.run_dir)
         front = df[df["front"]]
         hv = hypervolume(front["score"].astype(float), front["peft_params"].astype(float),
                          self.ctx.chance, self.ctx.budget) if len(front) else 0.0
@@ -295,4 +395,5 @@ def finished_info(loop: StudyLoop) -> dict[str, Any]:
     p = loop.progress
     return {"trials_done": round(p.done, 3), "front_size": p.front_size, "hypervolume": p.hypervolume,
             "best_score": p.best_score, "stopped": loop.stop_reason,
-            "wall_s": round(time.monotonic() - loop.started, 1)}
+            "wall_s": round(time.monotonic() - loop.started_wall, 1), "clock": loop.cfg.clock,
+            "clock_s": round(loop.clock() - loop.started, 1)}

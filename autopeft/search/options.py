@@ -35,11 +35,16 @@ class SearchOptions:
                          "options as NAME:key=value, e.g. mobo:start=maxmin")
     trials: int | None = _opt(None, "trained trials to run (default 10, or unlimited with --time-limit)")
     time_limit: str | float | None = _opt(None, "stop after this long: 90s, 30m, 2h", cli=str | None)
+    clock: str = _opt("wall", "what --time-limit counts: wall (elapsed time) or cpu (this process's CPU time: "
+                      "benchmarks on a shared machine, where a one-thread search's CPU time is the wall time it "
+                      "takes alone)")
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
     precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
                           "where the device does it natively)")
     quantize: str | None = _opt(None, "4bit (NF4, double quantization) or 8bit: the backbone's frozen linears "
                                 "stored by bitsandbytes; PEFT modules and the head stay fp32")
+    kernels: str = _opt("auto", "how PEFT branches compute: plain (one hook each), fused (one per linear), triton "
+                        "(CUDA) or auto (triton on CUDA, fused on the CPU)")
     workers: int | None = _opt(None, "Ray workers on this machine (trials run in parallel); 1 = in-process")
     ray_address: str | None = _opt(None, "an existing Ray cluster's address")
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)

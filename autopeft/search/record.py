@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +28,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from autopeft.errors import UserError
 from autopeft.evaluators.result import EvalResult
 from autopeft.methods.candidate import Candidate
 from autopeft.space.space import BoundSpace
@@ -52,7 +55,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     commit waits for the disk, which adds up to seconds per trial on a busy disk. WAL with
     synchronous=NORMAL still survives a killed process (only a power cut can lose the last commits).
     """
-    storage = optuna.storages.RDBStorage(url)
+    storage = _rdb_storage(url)
     if url.startswith("sqlite"):
         from sqlalchemy import event
 
@@ -65,6 +68,32 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
         event.listen(storage.engine, "connect", pragmas)
         storage.engine.dispose()  # reconnect, so every connection gets the pragmas
     return storage
+
+
+def _rdb_storage(url: str, tries: int = 5) -> optuna.storages.RDBStorage:
+    """RDBStorage(url), again when another search sharing the storage created its tables at the same
+    moment (both try to write the schema version: one gets an IntegrityError, or SQLite's lock); a
+    storage that cannot be opened is one line naming it."""
+    from sqlalchemy.exc import ArgumentError, DatabaseError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except DatabaseError as exc:  # the race above (a duplicate key, a table that now exists, a lock)
+            if attempt == tries - 1:  # or a database that cannot be reached at all
+                raise _storage_error(url, exc) from None
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise _storage_error(url, exc) from None
+        time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _storage_error(url: str, exc: Exception) -> UserError:
+    what = str(getattr(exc, "orig", None) or exc).splitlines()[0].strip() or type(exc).__name__
+    if isinstance(exc, ImportError):
+        what = "its database driver is not installed"
+    return UserError(f"cannot open the study storage {url!r} ({what}); give an Optuna storage URL such as "
+                     "sqlite:///path/study.db, or postgresql://user@host/db with psycopg2 installed")
 
 
 def open_study(url: str, name: str = STUDY, sampler: optuna.samplers.BaseSampler | None = None,
@@ -88,12 +117,15 @@ class Observation:
     rung: int | None = None  # a multi-fidelity search's rung (None: a plain trial)
 
 
-def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str, **extra: Any) -> dict:
-    """The user_attrs of a trial that starts running this candidate."""
+def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str, owner: str | None = None,
+                **extra: Any) -> dict:
+    """The user_attrs of a trial that starts running this candidate; `owner` (search/sharing.py) first,
+    so a search sharing the study can tell whose trial it is from the moment it has attributes."""
     n = space.count(candidate)
-    return {"status": "running", "strategy": strategy, "fidelity": fidelity, "candidate": candidate.to_json(),
-            "summary": candidate.describe(), "peft_params": n.peft_params, "peft_pct": n.peft_pct,
-            "head_params": n.head_params, "train_params": n.train_params} | extra
+    return ({"owner": owner} if owner else {}) | {
+        "status": "running", "strategy": strategy, "fidelity": fidelity, "candidate": candidate.to_json(),
+        "summary": candidate.describe(), "peft_params": n.peft_params, "peft_pct": n.peft_pct,
+        "head_params": n.head_params, "train_params": n.train_params} | extra
 
 
 def replace_candidate(trial: Trial, candidate: Candidate, space: BoundSpace) -> None:
@@ -152,7 +184,7 @@ def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -
              "metrics": json.dumps(result.metrics), "wall_s": round(result.wall_s, 3),
              "peak_mem_mb": round(result.peak_mem_mb, 1), "mem_kind": result.mem_kind, "steps": result.steps,
              "train_loss": result.train_loss, "reason": reason, "seed": result.seed, "precision": result.precision,
-             "quantize": result.quantize}
+             "quantize": result.quantize, "kernels": result.kernels}
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     peft = trial.user_attrs.get("peft_params", result.peft_params)
@@ -200,14 +232,20 @@ def reason_of(t: FrozenTrial) -> str | None:
     return t.user_attrs.get("reason") or (INTERRUPTED_REASON if status_of(t) == "interrupted" else None)
 
 
-def interrupt(study: optuna.Study) -> None:
+def interrupt(study: optuna.Study, gone: Callable[[FrozenTrial], bool] = lambda _t: True) -> None:
     """Tell FAIL every trial a killed search left RUNNING (or enqueued and never asked for): its
     record still says running, which `status_of` reads as interrupted. Public API only: a waiting
-    trial is popped with `ask` first, so no later `ask` can take its stale parameters."""
-    for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        study.tell(study.ask(), state=TrialState.FAIL)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL)
+    trial is popped with `ask` first, so no later `ask` can take its stale parameters.
+
+    On a shared study only the trials whose search is `gone` are interrupted; while another search
+    runs, a waiting trial may be its own (enqueued a moment ago) and is left to it."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if all(gone(t) for t in running):
+        for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.tell(study.ask(), state=TrialState.FAIL)
+    for t in running:
+        if gone(t):
+            study.tell(t.number, state=TrialState.FAIL)
 
 
 def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation | None:

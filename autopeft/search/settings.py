@@ -13,6 +13,7 @@ from autopeft.errors import UserError
 from autopeft.evaluators.precision import PRECISIONS
 from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
 from autopeft.methods.candidate import Candidate
+from autopeft.methods.kernels.select import KERNELS
 from autopeft.search.options import SearchOptions
 from autopeft.search.record import storage_url
 from autopeft.search.weights import KEEP
@@ -93,7 +94,8 @@ class Settings:
                 "time_limit_s": self.time_limit_s, "storage": self.storage, "resumed": self.resumed,
                 "reference_point": {"score": self.chance, "peft_params": self.budget_params,
                                     "why": "chance score (majority class, 0 for MCC/correlations) and the budget"},
-                "precision": self.precision(), "deviations": self.deviations, "versions": versions}
+                "precision": self.precision(), "kernels": self.kernels(), "deviations": self.deviations,
+                "versions": versions}
 
     def precision(self) -> dict[str, str]:
         """The precision asked for and what this machine's workers train in (evaluators/precision.py)."""
@@ -104,6 +106,19 @@ class Settings:
         device = resolve_device("auto")
         return {"requested": requested, "used": resolve_precision(requested, device), "device": device,
                 "quantize": self.opts.get("quantize") or "fp32"}
+
+    def kernels(self) -> dict[str, str]:
+        """The kernels asked for and what this machine's workers use (methods/kernels/select.py)."""
+        from autopeft.evaluators.worker import resolve_device
+        from autopeft.methods.kernels.select import resolve_kernels
+
+        requested = str(self.opts.get("kernels") or "auto")
+        device = resolve_device("auto")
+        return {"requested": requested, "used": resolve_kernels(requested, device), "device": device}
+
+
+# what a run.json's settings must hold to be resumed (a run.json of another version may lack them)
+RESUME_NEEDS = ("task", "model", "budget", "strategy", "fidelity")
 
 
 def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic: bool = False) -> Settings:
@@ -126,6 +141,10 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         if not isinstance(old, dict):
             raise UserError(f"--resume {resume}: its run.json holds no search settings; give the directory of "
                             "an earlier search")
+        missing = [k for k in RESUME_NEEDS if not old.get(k)]
+        if missing:
+            raise UserError(f"--resume {resume}: its run.json lacks {', '.join(missing)}, so it was written by "
+                            "another version of autopeft; resume it with that version, or start a new search")
         opts = old | {k: given[k] for k in RESUMABLE if given.get(k) is not None}
         opts["out"] = str(run_dir)
     opts["workers"] = opts.get("workers") or 1
@@ -150,6 +169,14 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     opts["quantize"] = parse_quantize(opts.get("quantize"))
     if opts["quantize"] and not synthetic:  # before anything loads: a missing library is one line
         require_bitsandbytes(opts["quantize"])
+    if str(opts.get("clock") or "wall") not in ("wall", "cpu"):
+        raise UserError(f"--clock {opts['clock']!r}: use wall or cpu")
+    opts["clock"] = str(opts.get("clock") or "wall")  # a run.json from before --clock resumes on the wall
+    if opts["clock"] == "cpu" and (int(opts.get("workers") or 1) > 1 or opts.get("ray_address")):
+        raise UserError("--clock cpu counts this process's CPU time, so it needs the in-process worker; "
+                        "drop --workers/--ray-address or use --clock wall")
+    if str(opts.get("kernels") or "auto") not in KERNELS:
+        raise UserError(f"unknown kernels {opts['kernels']!r}; use one of {', '.join(KERNELS)}")
     trials = opts.get("trials")
     if trials is None:  # not given (0 is given, and refused below)
         trials = DEFAULT_TRIALS if time_limit is None else 10**6

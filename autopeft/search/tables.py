@@ -13,15 +13,19 @@ import pandas as pd
 from autopeft.errors import UserError
 from autopeft.pareto import non_dominated
 from autopeft.search.record import reason_of, status_of
+from autopeft.search.sharing import owner_dir
 
 COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",
            "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
            "front", "reason", "summary", "candidate", "recipe", "origin", "allocation_of", "rung", "cost", "continues",
-           "note"]
+           "note", "trained_in"]
 
 
-def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any], here: Path | None) -> dict[str, Any]:
     u = t.user_attrs
+    # a trial another search sharing the study trained: its weights and checkpoint are kept there
+    owner = owner_dir(t)
+    trained_in = str(owner) if owner is not None and here is not None and owner != here.resolve() else ""
     label = {"search": t.number, "baseline": f"b{t.number}", "proxy": f"p{t.number}"}[kind]
     return {"trial": label, "state": status_of(t), "kind": kind,
             "name": u.get("name", ""), "strategy": u.get("strategy", ""), "fidelity": u.get("fidelity", ""),
@@ -31,21 +35,24 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any]) -> dict[
             "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": reason_of(t),
             "summary": u.get("summary", ""), "candidate": u.get("candidate", ""), "recipe": u.get("recipe", ""),
             "origin": u.get("origin", ""), "allocation_of": u.get("allocation_of"), "rung": u.get("rung"),
-            "cost": u.get("cost"), "continues": u.get("continues"), "note": u.get("note")}
+            "cost": u.get("cost"), "continues": u.get("continues"), "note": u.get("note"),
+            "trained_in": trained_in}
 
 
 def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str,
-                 proxies: optuna.Study | None = None) -> pd.DataFrame:
+                 proxies: optuna.Study | None = None, run_dir: str | Path | None = None) -> pd.DataFrame:
     """Every trial of the search (then the baselines, then supernet proxy scores), with `front`
-    marking the Pareto front (standalone search trials only)."""
+    marking the Pareto front (standalone search trials only); `trained_in` names the run directory
+    of a trial that another search sharing the study trained (empty for `run_dir`'s own)."""
+    here = Path(run_dir) if run_dir is not None else None
     # per-trial values added after a trial finished (hypervolume, test score) are study attributes
     extra = study.user_attrs
-    rows = [_row(t, "search", extra) for t in study.get_trials(deepcopy=False)]
+    rows = [_row(t, "search", extra, here) for t in study.get_trials(deepcopy=False)]
     if baselines is not None:
         bextra = baselines.user_attrs
-        rows += [_row(t, "baseline", bextra) for t in baselines.get_trials(deepcopy=False)]
+        rows += [_row(t, "baseline", bextra, here) for t in baselines.get_trials(deepcopy=False)]
     if proxies is not None:
-        rows += [_row(t, "proxy", {}) for t in proxies.get_trials(deepcopy=False)]
+        rows += [_row(t, "proxy", {}, here) for t in proxies.get_trials(deepcopy=False)]
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["front"] = front_mask(df, fidelity)
     return df

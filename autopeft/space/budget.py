@@ -23,7 +23,13 @@ def parse_budget(text: str | float | int, backbone_params: int | None) -> int:
     m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(%|[kKmM])?", raw)
     if not m:
         raise UserError(f"malformed budget {text!r}: {_HINT}")
-    value, unit = float(m.group(1)), m.group(2)
+    n = _count(text, float(m.group(1)), m.group(2), backbone_params)
+    if n < 1:  # "0k", or a share so small of this backbone that it rounds to nothing
+        raise UserError(f"budget {text!r} is {n} PEFT parameters; give a positive budget: {_HINT}")
+    return n
+
+
+def _count(text: str | float | int, value: float, unit: str | None, backbone_params: int | None) -> int:
     if unit == "%":
         if not 0 < value <= 100:
             raise UserError(f"budget {text!r} must be a percentage in (0, 100]")

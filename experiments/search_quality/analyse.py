@@ -169,9 +169,10 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
 
 
 def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
-    """Hypervolume against wall time for each clock run (one row per run and time step): the front of
-    the final-fidelity trials completed by then; time from the search's start (run.json), so the
-    optimiser's, the supernet's and the proxies' time all count."""
+    """Hypervolume against time for each clock run (one row per run and time step): the front of the
+    final-fidelity trials completed by then; time on the search's clock from its start (CPU time with
+    `--clock cpu`; wall time from run.json's start for older runs), so the optimiser's, the
+    supernet's and the proxies' time all count."""
     from autopeft.pareto import hypervolume
     from autopeft.search.settings import parse_duration
 
@@ -190,8 +191,11 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
         trials = trials[(trials["kind"] == "search") & (trials["state"] == "complete")
                         & (trials["fidelity"] == info["fidelity"])]
         trials["trial"] = trials["trial"].astype(int)
-        done = trials.merge(tl[["trial", "complete"]], on="trial")
-        done["t"] = (pd.to_datetime(done["complete"]) - start).dt.total_seconds()
+        if "elapsed_s" in tl and tl["elapsed_s"].notna().all():  # the search's own clock (--clock cpu)
+            done = trials.merge(tl[["trial", "elapsed_s"]], on="trial").rename(columns={"elapsed_s": "t"})
+        else:  # runs from before --clock: wall time since run.json's start
+            done = trials.merge(tl[["trial", "complete"]], on="trial")
+            done["t"] = (pd.to_datetime(done["complete"]) - start).dt.total_seconds()
         strategy, seed = run.name.rsplit("-s", 1)
         ref, budget = info["reference_point"]["score"], info["budget"]["peft_params"]
         for t in [step_s * i for i in range(int(limit // step_s) + 1)]:
@@ -202,7 +206,7 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
 
 
 def clock_png(curves: pd.DataFrame, out: Path, title: str) -> None:
-    """Mean hypervolume against wall time per strategy, the band from the lowest to the highest seed."""
+    """Mean hypervolume against time per strategy, the band from the lowest to the highest seed."""
     from autopeft.report.style import RUN_COLOURS, new_figure, save_png, style
 
     with style():
@@ -214,7 +218,7 @@ def clock_png(curves: pd.DataFrame, out: Path, title: str) -> None:
             colour = RUN_COLOURS[i % len(RUN_COLOURS)]
             ax.plot(agg.index / 60, agg["mean"], color=colour, label=f"{strategy} ({n} seeds)")
             ax.fill_between(agg.index / 60, agg["min"], agg["max"], color=colour, alpha=0.15)
-        ax.set_xlabel("wall time (minutes, the strategy's own time included)")
+        ax.set_xlabel("CPU time of one thread (minutes, the strategy's own time included)")
         ax.set_ylabel("hypervolume (dev score at quick)")
         ax.set_title(title)
         ax.legend(loc="lower right")
@@ -240,7 +244,7 @@ def main() -> None:
             last = curves[curves["t_s"] == curves["t_s"].max()]
             last.groupby("strategy")["hypervolume"].agg(["mean", "std", "min", "max", "count"]).round(4).to_csv(
                 base / "clock_summary.csv")
-            clock_png(curves, base / "clock.png", f"{base.name}: strategies at equal wall clock")
+            clock_png(curves, base / "clock.png", f"{base.name}: strategies at equal time (CPU time of one thread)")
         clocked = curves["strategy"].nunique() if len(curves) else 0
         print(f"{base.name}: {len(df)} retrainings, {len(bl)} baselines, {clocked} strategies on the clock")
 

@@ -64,7 +64,7 @@ MAXMIN = ["--strategy", "mobo:start=maxmin"]
 ASHA = ["--strategy", "asha", "--fidelity", "standard", "--time-limit", "10m"]
 SEARCHES = (("mobo", MAXMIN), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft", *MAXMIN]),
             ("warm", ["--strategy", "mobo:start=baselines"]), ("asha", ASHA))
-# the strategies at equal wall clock: each search stops at the same time limit (its optimiser's and
+# the strategies at equal time: each search stops at the same limit of CPU time (its optimiser's and
 # supernet's time counted), on one config
 CLOCK_CONFIG = "tweets-0.5"
 CLOCK_STRATEGIES = ("random", "mobo", "auto", "autopeft-paper", "noah-paper", "adalora", "asha")
@@ -84,10 +84,11 @@ class Step:
     command: list[str]
     done_file: Path
     resume_dir: Path | None = None  # a search: continued with --resume when it was killed
+    fresh_dir: Path | None = None  # a search that starts again from scratch when it was killed
 
     def done(self) -> bool:
-        if self.resume_dir is not None:
-            return finished(self.resume_dir)
+        if self.resume_dir is not None or self.fresh_dir is not None:
+            return finished(self.resume_dir or self.fresh_dir)
         return self.done_file.is_file()
 
     def argv(self) -> list[str]:
@@ -106,7 +107,9 @@ def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SE
 
 
 def clock_steps(cfg: Config, base: Path) -> list[Step]:
-    """Each strategy, 3 seeds, stopped at the same wall-clock limit."""
+    """Each strategy, 3 seeds, stopped at the same limit of CPU time (`--clock cpu`, one thread): the
+    wall time each would take alone on a core, however busy the shared machine is. A run stopped
+    part-way starts again from scratch (a resumed search would restart its clock)."""
     out = []
     for seed in SEARCH_SEEDS:
         for strategy in CLOCK_STRATEGIES:
@@ -114,8 +117,8 @@ def clock_steps(cfg: Config, base: Path) -> list[Step]:
             option = CLOCK_OPTIONS.get(strategy, [strategy])
             # no test scores: the clock compares fronts on dev over time (the first runs scored test too)
             cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--strategy", *option,
-                   "--time-limit", CLOCK_LIMIT, "--no-test-scores", "--out", str(run)]
-            out.append(Step(f"clock {strategy} seed {seed}", cmd, run / "run.json", resume_dir=run))
+                   "--time-limit", CLOCK_LIMIT, "--clock", "cpu", "--no-test-scores", "--out", str(run)]
+            out.append(Step(f"clock {strategy} seed {seed}", cmd, run / "run.json", fresh_dir=run))
     return out
 
 
@@ -250,6 +253,8 @@ def run_step(step: Step, log_dir: Path) -> bool:
     with lock as mine:
         if not mine or step.done():
             return False  # another runner has it (two runners may share the queue), or it just finished
+        if step.fresh_dir is not None and step.fresh_dir.is_dir():
+            shutil.rmtree(step.fresh_dir)  # a clock run stopped part-way: its clock cannot resume
         return _run_locked(step, log_dir, log, lock)
 
 
@@ -327,9 +332,10 @@ def write_timeline(run: Path) -> None:
             continue
         for t in study.get_trials(deepcopy=False):
             rows.append({"kind": kind, "trial": t.number, "state": record.status_of(t),
-                         "start": t.datetime_start, "complete": t.datetime_complete})
+                         "start": t.datetime_start, "complete": t.datetime_complete,
+                         "elapsed_s": t.user_attrs.get("elapsed_s")})  # on the search's clock (--clock)
     with (run / "timeline.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["kind", "trial", "state", "start", "complete"])
+        w = csv.DictWriter(f, fieldnames=["kind", "trial", "state", "start", "complete", "elapsed_s"])
         w.writeheader()
         w.writerows(rows)
 

@@ -34,7 +34,21 @@ def _world(root: Path) -> dict[str, str]:
     nolabel.write_text("text,target\ngood,1\nbad,0\n")
     cand = root / "cand.json"
     cand.write_text("{ not json")
-    return {"EMPTY": str(empty), "NOTRUN": str(notrun), "BADRUN": str(badjson), "OTHERVER": str(otherver),
+    foreign = root / "foreign"  # someone else's run.json, no trials
+    foreign.mkdir()
+    (foreign / "run.json").write_text(json.dumps({"name": "not autopeft"}))
+    started = root / "started"  # a search that wrote run.json and was killed before its first trial
+    started.mkdir()
+    (started / "run.json").write_text(json.dumps({"settings": {"task": "tweet_sentiment", "model": "minilm"}}))
+    candidates = {"LAYERS7": {"layers": [{"lora": {"q": 4}}] * 7}, "SLOT": {"layers": [{"lora": {"zz": 4}}] * 6},
+                  "NEWER": {"format_version": 99, "layers": []}, "NEGATIVE": {"layers": [{"lora": {"q": -4}}] * 6},
+                  "NOTOBJ": [1, 2], "METHOD": {"layers": [{"dora": {"q": 4}}] * 6}}
+    for name, data in candidates.items():
+        (root / f"{name.lower()}.json").write_text(json.dumps(data))
+    (root / "export-without-candidate").mkdir()
+    return {f"CAND_{name}": str(root / f"{name.lower()}.json") for name in candidates} | {
+            "FOREIGN": str(foreign), "STARTED": str(started), "EXPORTDIR": str(root / "export-without-candidate"),
+            "EMPTY": str(empty), "NOTRUN": str(notrun), "BADRUN": str(badjson), "OTHERVER": str(otherver),
             "BADSPACE": str(space), "UNKNOWNMETHOD": str(unknown_method), "NOLABEL": str(nolabel),
             "BADCAND": str(cand), "MISSING": str(root / "missing"), "OUT": str(root / "out")}
 
@@ -58,6 +72,7 @@ ROWS = [
     ([*S, "--space", "UNKNOWNMETHOD"], "dora"),
     ([*S, "--model", "MISSING"], "missing"),
     ([*S, "--precision", "fp16"], "unknown precision"),
+    ([*S, "--kernels", "fast"], "unknown kernels"),
     ([*S, "--trials", "0"], "at least 1"),
     ([*S, "--time-limit", "ten minutes"], "time"),
     ([*S, "--keep-weights", "some"], "keep"),
@@ -67,11 +82,26 @@ ROWS = [
     (["search", "--resume", "NOTRUN"], "NOTRUN"),
     (["search", "--resume", "BADRUN"], "BADRUN"),
     (["search", "--resume", "MISSING"], "missing"),
+    (["search", "--resume", "OTHERVER"], "another version"),
+    (["search", "--resume", "FOREIGN"], "no search settings"),
+    ([*S, "--storage", "nonsense"], "cannot open the study storage"),
+    ([*S, "--clock", "moon"], "use wall or cpu"),
+    ([*S, "--clock", "cpu", "--workers", "2"], "in-process worker"),
+    ([*S, "--storage", "sqlite:////no/such/dir/study.db"], "unable to open"),
+    ([*S, "--storage", "postgresql://user@localhost:1/db"], "driver"),
     # train
     (["train", "no_such_baseline", "--task", "tweet_sentiment"], "neither a file nor a baseline"),
     (["train", "BADCAND", "--task", "tweet_sentiment"], "cand.json"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--seeds", "x"], "seed"),
+    (["train", "CAND_LAYERS7", "--task", "tweet_sentiment"], "7 layers but the model has 6"),
+    (["train", "CAND_SLOT", "--task", "tweet_sentiment"], "unknown slot 'zz'"),
+    (["train", "CAND_NEWER", "--task", "tweet_sentiment"], "newer than this autopeft"),
+    (["train", "CAND_NEGATIVE", "--task", "tweet_sentiment"], "non-negative"),
+    (["train", "CAND_NOTOBJ", "--task", "tweet_sentiment"], "JSON object with 'layers'"),
+    (["train", "CAND_METHOD", "--task", "tweet_sentiment"], "unknown method 'dora'"),
+    (["train", "EXPORTDIR", "--task", "tweet_sentiment"], "without candidate.json"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--precision", "fp16"], "unknown precision"),
+    (["train", "lora-r8", "--task", "tweet_sentiment", "--kernels", "fast"], "unknown kernels"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--fidelity", "fast"], "unknown fidelity"),
     (["train", "lora-r8", "--task", "no_such_task"], "no_such_task"),
     # export, report: directories that hold no run
@@ -83,6 +113,10 @@ ROWS = [
     (["report", "NOTRUN"], "NOTRUN"),
     (["report", "MISSING"], "missing"),
     (["report", "BADRUN"], "BADRUN"),
+    (["report", "FOREIGN"], "no search settings"),
+    (["report", "STARTED"], "no trials.csv yet"),
+    (["export", "OTHERVER", "--best", "--out", "OUT"], "no trials.csv"),
+    (["export", "STARTED", "--best", "--out", "OUT"], "no trials.csv"),
     # space
     (["space", "show", "no_such_preset"], "no_such_preset"),
     (["space", "show", "BADSPACE"], "space.yaml"),

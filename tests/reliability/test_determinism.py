@@ -28,3 +28,28 @@ def test_the_same_seed_gives_the_same_search(tmp_path, monkeypatch, strategy, tr
     other = _trials(search(task, out=tmp_path / "c", seed=4, **kw))
     assert len(first) >= trials and first == again
     assert [c for c, *_ in other] != [c for c, *_ in first]
+
+
+def test_the_same_seed_gives_the_same_trials_on_ray_as_in_process(tmp_path, monkeypatch):
+    """Two Ray workers: results arrive in either order, so trial numbers may differ, but the same seed
+    trains the same candidates to the same scores, and so does one in-process worker on as many
+    torch threads (1). `random` proposes without reading results; a model-based strategy with
+    several workers asks after whichever result came first, so its later picks follow timing."""
+    pytest.importorskip("ray")
+    import torch
+
+    monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
+    model, task = tiny_task(tmp_path)
+    kw = dict(model=model, strategy="random", trials=4, budget="20%", fidelity="steps=9,eval=60,batch=8",
+              keep_weights="none", test_scores=False, seed=3)
+    first = sorted(_trials(search(task, out=tmp_path / "a", workers=2, **kw)))
+    again = sorted(_trials(search(task, out=tmp_path / "b", workers=2, **kw)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each of the two Ray workers on this 2-CPU budget runs with
+    try:
+        local = sorted(_trials(search(task, out=tmp_path / "c", workers=1, **kw)))
+    finally:
+        torch.set_num_threads(threads)
+    other = sorted(_trials(search(task, out=tmp_path / "d", workers=2, **(kw | {"seed": 4}))))
+    assert len(first) >= 4 and first == again == local
+    assert [c for c, *_ in other] != [c for c, *_ in first]

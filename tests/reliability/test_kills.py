@@ -104,3 +104,90 @@ def test_ten_kills_lose_nothing(tmp_path, small_space, strategy, target):
     if strategy == "asha":  # a climb after a kill continued the checkpoint of a trial from before it
         climbs = trained[trained["continues"].notna()]
         assert len(climbs) and set(climbs["continues"].astype(int)) <= set(final)
+
+
+SCORING = """
+import sys
+from autopeft.search.api import search
+from autopeft.search.evaluator import SyntheticEvaluator
+evaluator = SyntheticEvaluator(delay_s=0.4)
+if sys.argv[3] == "new":
+    search("tweet_sentiment", space=sys.argv[2], strategy="random", trials=4, out=sys.argv[1], seed=2,
+           evaluator=evaluator, keep_weights="none")
+else:
+    search(resume=sys.argv[1], evaluator=evaluator)
+"""
+
+
+def test_kills_while_the_front_is_scored_on_test(tmp_path, small_space):
+    """Killed while it scores its front on test (after the last trial), a search resumed each time
+    trains nothing more and ends with every front member's test score."""
+    run_dir, rng = tmp_path / "run", random.Random(3)
+    scored_before = []
+    for kill in range(4):
+        mode = "resume" if kill else "new"
+        proc = subprocess.Popen([sys.executable, "-c", SCORING, str(run_dir), small_space, mode])
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and not _all_trained(run_dir, 4):  # the last trial is recorded: scoring
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        scored_before.append(optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db")
+                             .user_attrs)
+    res = search(resume=run_dir, evaluator=SyntheticEvaluator())
+    rows = res.trials[res.trials["kind"] == "search"]
+    assert len(rows) == 4 and set(rows["state"]) == {"complete"}  # no trial trained twice or anew
+    front = rows[rows["front"]]
+    assert front["test_score"].notna().all()
+    assert res.info["status"] == "finished"
+    # scores recorded before a kill were kept, not scored again
+    final = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{run_dir}/study.db").user_attrs
+    for attrs in scored_before:
+        assert {k: v for k, v in attrs.items() if k.startswith("test:")}.items() <= final.items()
+
+
+def _all_trained(run_dir, n: int) -> bool:
+    try:
+        df = pd.read_csv(run_dir / "trials.csv")
+    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):
+        return False
+    return int(df["state"].isin(["complete", "failed"]).sum()) >= n
+
+
+EXPORT = """
+import sys
+from autopeft.export.exporter import Request, export
+export(Request(__import__("pathlib").Path(sys.argv[1]), __import__("pathlib").Path(sys.argv[2]), "native",
+               trial="0", merged=True))
+"""
+
+
+def test_kills_during_export_leave_the_old_export_or_none(tmp_path, backbone):
+    """A kill at any moment of `export` leaves no half-written export: the directory is absent (or
+    the earlier export, whole) until the new one is complete, and the next export succeeds."""
+    from transformers import AutoModelForSequenceClassification
+
+    import autopeft
+    from tests.helpers.runs import HYBRID, LABELS, make_run
+
+    run = make_run(tmp_path, backbone, [(HYBRID, 0.8)])
+    out, rng = tmp_path / "out", random.Random(5)
+    landed = 0
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", EXPORT, str(run), str(out)])
+        time.sleep(rng.uniform(0.5, 6.0))
+        landed += proc.poll() is None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if out.exists():  # whole: it loads
+            model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=len(LABELS))
+            autopeft.load(model, out)
+            assert (out / "merged").is_dir()
+    assert landed >= 2, "the kills landed while export ran"
+    subprocess.run([sys.executable, "-c", EXPORT, str(run), str(out)], check=True)
+    assert (out / "autopeft_config.json").is_file()
+    assert not list(tmp_path.glob(".out.*")), "a killed export's leftovers are cleared"

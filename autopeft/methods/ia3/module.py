@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Elastic
+from autopeft.methods.common import Elastic, branch_hook
 from autopeft.methods.spec import MethodGlobals
 
 
@@ -28,6 +28,9 @@ def scale_of(module: nn.Module, attr: str) -> Scale:
 def _scale_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
     scale = scale_of(module, "autopeft_ia3")
     return output if scale.is_off() else output * scale.l.to(output.dtype)
+
+
+branch_hook("ia3", _scale_output)
 
 
 def _scale_input(module: nn.Module, inputs: tuple) -> tuple | None:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autopeft.methods.common import Elastic, Gate
+from autopeft.methods.common import Elastic, Gate, branch_hook
 from autopeft.methods.lora.spec import LoRAGlobals
 
 
@@ -78,6 +78,9 @@ def _hook(linear: nn.Linear, inputs: tuple, output: torch.Tensor) -> torch.Tenso
     if lora.merged or lora.is_off():
         return output
     return output + lora(inputs[0]).to(output.dtype)
+
+
+branch_hook("lora", _hook)
 
 
 def fold_into_state(state: dict[str, torch.Tensor], name: str, module: nn.Module) -> None:

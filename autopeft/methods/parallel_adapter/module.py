@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck, ElasticBottleneck
+from autopeft.methods.common import Bottleneck, ElasticBottleneck, branch_hook
 from autopeft.methods.parallel_adapter.spec import ParallelAdapterGlobals
 
 _ENDS = {"attn": ("q", "o"), "ffn": ("ffn_in", "ffn_out")}
@@ -47,4 +47,4 @@ def attach(ctx, options: dict[str, int], glob: ParallelAdapterGlobals) -> None:
             return output + adapter(x).to(output.dtype)
 
         ctx.peft.add_hook(first.register_forward_pre_hook(keep_input))
-        ctx.peft.add_hook(last.register_forward_hook(add_output))
+        ctx.peft.add_hook(last.register_forward_hook(branch_hook("parallel_adapter", add_output)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopeft.methods.common import Bottleneck, ElasticBottleneck, Gate
+from autopeft.methods.common import Bottleneck, ElasticBottleneck, Gate, branch_hook
 from autopeft.methods.serial_adapter.spec import SerialAdapterGlobals
 
 _OUTPUT = {"attn": "o", "ffn": "ffn_out"}
@@ -31,7 +31,7 @@ def _hook(attr: str):
         adapter = getattr(module, attr)
         return output if adapter.is_off() else adapter(output)
 
-    return hook
+    return branch_hook("serial_adapter", hook)
 
 
 def elastic_modules(ctx, slot: str) -> list[nn.Module]:

@@ -41,6 +41,7 @@ class Context:
     seed: int = 0
     chance: float = 0.0  # the hypervolume reference score
     seen: set[str] = field(default_factory=set)  # keys of candidates trained, running or failed
+    owner: str | None = None  # who opens this search's trials (search/sharing.py)
     # for strategies that screen with a supernet (auto, noah-paper): makes a ProxyScorer from
     # (space, budget or None, ProxyPlan, seed), and the study proxy scores are recorded in
     proxy_factory: Any = None
@@ -118,7 +119,8 @@ class Strategy(ABC):
         With a `recipe`, `candidate` is where it starts; the trial records the candidate it ends with."""
         if recipe is not None:
             extra["recipe"] = recipe
-        attrs = record.start_attrs(candidate, self.ctx.space, self.name, fidelity or self.ctx.fidelity, **extra)
+        attrs = record.start_attrs(candidate, self.ctx.space, self.name, fidelity or self.ctx.fidelity,
+                                   owner=self.ctx.owner, **extra)
         trial = record.create_running(self.ctx.study, assignment, self.ctx.space, attrs)
         self.ctx.seen.add(candidate.key)
         prop = Proposal(trial, candidate, assignment, recipe, fidelity)

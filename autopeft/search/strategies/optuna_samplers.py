@@ -50,7 +50,7 @@ class OptunaStrategy(Strategy):
                 record.reject(ctx.study, trial, cand, ctx.space, ctx.budget, self.name, status="duplicate",
                               reason=f"candidate {cand.key} already tried")
             else:
-                record.start(trial, cand, ctx.space, self.name, ctx.fidelity)
+                record.start(trial, cand, ctx.space, self.name, ctx.fidelity, owner=ctx.owner)
                 ctx.seen.add(cand.key)
                 return Proposal(trial, cand, assignment)
         fixed = self._repaired(last)
@@ -66,7 +66,8 @@ class OptunaStrategy(Strategy):
             return super().open_trial(candidate, assignment, recipe, fidelity, **extra)
         self.ctx.study.enqueue_trial(assignment, skip_if_exists=False)
         trial = self.ctx.study.ask(record.distributions(self.ctx.space))
-        record.start(trial, candidate, self.ctx.space, self.name, self.ctx.fidelity, **extra)
+        record.start(trial, candidate, self.ctx.space, self.name, self.ctx.fidelity, owner=self.ctx.owner,
+                     **extra)
         self.ctx.seen.add(candidate.key)
         return Proposal(trial, candidate, assignment)
 
