@@ -157,14 +157,21 @@ def test_the_guard_follows_the_cpu_flags(bert64, tmp_path, cpuinfo, guarded):
     assert qz.guard_eval_repack(model, "cpu", path) == (12 if guarded else 0)
 
 
-def test_train_eval_train_on_4bit(bert64, monkeypatch):
-    """With the guard, training after an eval forward computes the same gradients as before it."""
-    monkeypatch.setattr(qz, "repacks_in_eval", lambda device, cpuinfo=None: True)
+def _trained_then_scored(bert64, monkeypatch, guarded: bool):
+    """A 4-bit BERT with LoRA: its gradients on a batch, then an eval forward (the worker's scoring),
+    with the repack guard on or off."""
+    monkeypatch.setattr(qz, "repacks_in_eval", lambda device, cpuinfo=None: guarded)
     model = load_task_model(bert64, 2, quantize="4bit")
     apply(model, Candidate([{"lora": {"q": 4, "v": 4}}, {"lora": {"q": 4, "v": 4}}]))
     batch = _batch(model)
     before = _grads(model, batch)
     _eval_forward(model, batch)
+    return model, batch, before
+
+
+def test_train_eval_train_on_4bit(bert64, monkeypatch):
+    """With the guard, training after an eval forward computes the same gradients as before it."""
+    model, batch, before = _trained_then_scored(bert64, monkeypatch, guarded=True)
     assert qz.repacked(model) == []
     after = _grads(model, batch)
     assert before[0] == after[0] and all(torch.equal(before[1][n], after[1][n]) for n in before[1])
@@ -176,12 +183,7 @@ def test_without_the_guard_an_avx512_bf16_cpu_breaks_training(bert64, monkeypatc
 
     if not has_avx512bf16():
         pytest.skip("bitsandbytes does not repack on this CPU (no AVX512-BF16)")
-    monkeypatch.setattr(qz, "repacks_in_eval", lambda device, cpuinfo=None: False)
-    model = load_task_model(bert64, 2, quantize="4bit")
-    apply(model, Candidate([{"lora": {"q": 4, "v": 4}}, {"lora": {"q": 4, "v": 4}}]))
-    batch = _batch(model)
-    before = _grads(model, batch)
-    _eval_forward(model, batch)
+    model, batch, before = _trained_then_scored(bert64, monkeypatch, guarded=False)
     assert qz.repacked(model)
     with pytest.raises(RuntimeError, match="repacked for CPU inference"):
         qz.check_trainable(model)
