@@ -296,6 +296,12 @@ def _pids(path: Path) -> list[int]:
         return []
 
 
+# how often a running step samples the 1-minute load average (load.json beside a search's timeline).
+# `--clock cpu` takes out the time slicing of a shared machine, not its contention: CPU time itself
+# grows when other processes share the cores and caches, so runs at very different loads still differ
+LOAD_EVERY_S = 30
+
+
 def _run_locked(step: Step, log_dir: Path, log: Path, lock: Lock) -> bool:
     argv = step.argv()
     t0 = time.time()
@@ -306,10 +312,21 @@ def _run_locked(step: Step, log_dir: Path, log: Path, lock: Lock) -> bool:
         f.flush()
         proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         lock.add(proc.pid)
-        rc = proc.wait()
+        loads = []
+        while True:  # the machine's load while the step ran: what the CPU clock cannot take out
+            try:
+                rc = proc.wait(timeout=LOAD_EVERY_S)
+                break
+            except subprocess.TimeoutExpired:
+                loads.append(os.getloadavg()[0])
     wall = time.time() - t0
-    if step.resume_dir is not None and (step.resume_dir / "study.db").is_file():
-        write_timeline(step.resume_dir)
+    run = step.resume_dir or step.fresh_dir
+    if run is not None and (run / "study.db").is_file():
+        write_timeline(run)
+        if loads:
+            (run / "load.json").write_text(json.dumps({"load1_mean": round(sum(loads) / len(loads), 2),
+                                                       "load1_max": max(loads), "samples": len(loads),
+                                                       "cpus": os.cpu_count()}) + "\n")
     _ledger(log_dir.parent, step, rc, wall)
     print(f"    rc {rc}, {wall:.0f} s", flush=True)
     return rc == 0
