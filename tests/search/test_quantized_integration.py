@@ -20,7 +20,8 @@ def test_quantized_search_on_embedded_defaults(tmp_path, quantize):
     out = tmp_path / "run"
     cli = [sys.executable, "-c", "from autopeft.cli import main; main()"]
     proc = subprocess.run([*cli, "search", "--task", "tweet_sentiment", "--strategy", "random", "--trials", "2",
-                           "--fidelity", "steps=5,eval=100", "--quantize", quantize, "--out", str(out)],
+                           "--fidelity", "steps=5,eval=100", "--quantize", quantize, "--no-test-scores",
+                           "--out", str(out)],
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads((out / "run.json").read_text())
