@@ -61,8 +61,9 @@ def kept_in(study: optuna.Study, number: int, run_dir: str | Path) -> list[Path]
 
 
 def gone(t: FrozenTrial, me: str) -> bool:
-    """Whether the search that opened `t` has certainly stopped: `t` is this search's own (which is
-    only asked while it starts), older than owners, or of an unlocked run directory on this host."""
+    """Whether the search that opened `t` has stopped: `t` is this search's own (which is only asked
+    while it starts), older than owners, of an unlocked run directory on this host, or of another
+    host and not marked alive for STALE_S."""
     text = t.user_attrs.get(OWNER)
     if text is None or text == me:
         return True
@@ -116,7 +117,8 @@ class Heartbeat:
 
 
 def alive_elsewhere(t: FrozenTrial, me: str) -> bool:
-    """A RUNNING trial that another search, still running (or on another host), is training."""
+    """A RUNNING trial that another search is training (one on this host holding its run directory's
+    lock, or one on another host that marked the trial alive lately)."""
     return t.state == TrialState.RUNNING and t.user_attrs.get(OWNER) not in (None, me) and not gone(t, me)
 
 
