@@ -36,7 +36,7 @@ class SearchOptions:
     trials: int | None = _opt(None, "trained trials to run (default 10, or unlimited with --time-limit)")
     time_limit: str | float | None = _opt(None, "stop after this long: 90s, 30m, 2h", cli=str | None)
     clock: str = _opt("wall", "what --time-limit counts: wall (elapsed time) or cpu (this process's CPU time: "
-                      "benchmarks on a shared machine, where a one-thread search's CPU time is the wall time it "
+                      "benchmarks on a shared machine, where a one-thread search's CPU time is close to the time it "
                       "takes alone)")
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
     precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
