@@ -121,7 +121,7 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch threads per worker (default: its CPU share)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, bf16 (autocast; weights and optimizer state stay fp32) or "
-                                           "auto (bf16 where the device does it natively)")] = "fp32",
+                                           "auto (bf16 where the device does it natively)")] = "auto",
     quantize: Annotated[str | None, typer.Option(help="4bit (NF4, double quantization) or 8bit: the backbone's "
                                                  "frozen linears stored by bitsandbytes")] = None,
     kernels: Annotated[str, typer.Option(help="plain (one hook per branch), fused (one per linear), triton (CUDA) "

@@ -58,7 +58,7 @@ class Worker:
             os.environ["OMP_NUM_THREADS"] = str(spec.threads)
             torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
-        self.precision = resolve_precision(spec.precision, self.device)
+        self.precision = resolve_precision(spec.precision, self.device, quantize=spec.quantize)
         self.kernels = resolve_kernels(spec.kernels, self.device)
         path = resolve_model_path(spec.model)
         self.config = load_config(spec.model)

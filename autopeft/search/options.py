@@ -39,7 +39,7 @@ class SearchOptions:
                       "benchmarks on a shared machine, where a one-thread search's CPU time is close to the time it "
                       "takes alone)")
     fidelity: str = _opt("quick", "smoke|quick|standard|paper and/or steps=N,data=F,eval=M")
-    precision: str = _opt("fp32", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
+    precision: str = _opt("auto", "fp32, bf16 (autocast; weights and optimizer state stay fp32) or auto (bf16 "
                           "where the device does it natively)")
     quantize: str | None = _opt(None, "4bit (NF4, double quantization) or 8bit: the backbone's frozen linears "
                                 "stored by bitsandbytes; PEFT modules and the head stay fp32")

@@ -104,7 +104,8 @@ class Settings:
 
         requested = str(self.opts.get("precision") or "fp32")
         device = resolve_device("auto")
-        return {"requested": requested, "used": resolve_precision(requested, device), "device": device,
+        used = resolve_precision(requested, device, quantize=self.opts.get("quantize"))
+        return {"requested": requested, "used": used, "device": device,
                 "quantize": self.opts.get("quantize") or "fp32"}
 
     def kernels(self) -> dict[str, str]:

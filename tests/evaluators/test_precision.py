@@ -26,6 +26,15 @@ def test_auto_follows_the_cpu_flags(tmp_path, cpuinfo, auto):
     assert resolve_precision("fp32", "cpu", path) == "fp32" and resolve_precision("bf16", "cpu", path) == "bf16"
 
 
+@pytest.mark.parametrize("quantize", ["4bit", "8bit"])
+def test_auto_keeps_fp32_on_a_quantized_backbone(tmp_path, quantize):
+    path = tmp_path / "cpuinfo"
+    path.write_text(AVX512_BF16)
+    assert resolve_precision("auto", "cpu", path, quantize=quantize) == "fp32"
+    assert resolve_precision("auto", "cpu", path, quantize=None) == "bf16"  # the same CPU, full precision
+    assert resolve_precision("bf16", "cpu", path, quantize=quantize) == "bf16"  # asked for, it is given
+
+
 def test_cpu_flags_without_cpuinfo(tmp_path):
     assert cpu_flags(tmp_path / "missing") == set()
 
