@@ -82,13 +82,20 @@ class SupernetTrainer:
 
     def __init__(self, model: torch.nn.Module, task: EncodedTask, space: BoundSpace, budget: int | None,
                  plan: SupernetPlan = SupernetPlan(), seed: int = 0, device: Any = "cpu",
-                 checkpoint_dir: Path | None = None):
+                 checkpoint_dir: Path | None = None, kernels: str = "plain"):
+        from autopeft.methods.kernels.fuse import fuse
+
         self.model, self.task, self.space, self.budget = model, task, space, budget
         self.plan, self.seed, self.device = plan, seed, device
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         seed_everything(seed)
         reset_head(model)
         self.net = Supernet(model, space)
+        # `kernels` (resolved: plain, fused or triton) as a standalone trial computes its branches;
+        # the fused hooks read each module's active size, so one fused supernet serves every
+        # sub-network (tests/methods/test_kernels.py checks them against the plain hooks)
+        self.kernels = kernels
+        self.fused_linears = fuse(self.net.peft, kernels)
         model.to(device)
         self.largest = space.largest_within(budget, random.Random(seed))[1]
         smallest = space.smallest()

@@ -100,3 +100,23 @@ def test_resumed_supernet_equals_a_straight_run(worker, tmp_path):
     assert got.keys() == expected.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_fused_supernet_trains_as_the_plain_one(worker):
+    """`kernels="fused"` replaces the branch hooks of every branch-carrying linear of the supernet
+    (plain fuses none: the negative control) and trains the same weights, to float32 rounding."""
+    space, plan = _space(worker), dataclasses.replace(PLAN, train_dtype="float32")
+    states, fused = {}, {}
+    for kernels in ("plain", "fused"):
+        trainer = SupernetTrainer(worker.model, worker.task, space, budget=4000, plan=plan, seed=2, kernels=kernels)
+        try:
+            fused[kernels] = trainer.fused_linears
+            trainer.train(5)
+            states[kernels] = _state(trainer)
+        finally:
+            trainer.close()
+    assert fused == {"plain": 0, "fused": 2 * 2 + 2}  # q, v and the FFN output in each of 2 layers
+    assert states["plain"].keys() == states["fused"].keys()
+    for name, value in states["plain"].items():
+        torch.testing.assert_close(states["fused"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert not any(len(m._forward_hooks) for m in worker.model.modules())  # close() removed the fused hooks
