@@ -145,10 +145,11 @@ def load_task_model(
         except OSError:
             raise _hub_unreachable(model) from None
     if quantize:
-        from autopeft.evaluators.quantize import check_quantized, guard_eval_repack
+        from autopeft.evaluators.quantize import check_quantized, guard_eval_repack, guard_int8_bias
 
         check_quantized(task_model, quantize, model, extra["quantization_config"].llm_int8_skip_modules)
         guard_eval_repack(task_model, device)
+        guard_int8_bias(task_model)
     task_model.train()
     return task_model
 

@@ -8,7 +8,9 @@ stay float32, and every PEFT module is float32 because it is attached afterwards
 The quantized layers compute in float32 (`bnb_4bit_compute_dtype`): QLoRA's bf16 arithmetic comes
 from `--precision bf16`, whose autocast runs the dequantized matmuls in bfloat16. A bf16 compute
 dtype would instead make bitsandbytes rewrite each quantized linear's bias to bf16 in place
-(`Linear4bit.forward`, bitsandbytes 0.50.2), so BitFit would train a bf16 bias.
+(`Linear4bit.forward`, bitsandbytes 0.50.2), so BitFit would train a bf16 bias. `Linear8bitLt`
+rewrites its bias to its input's dtype whatever the settings, so `guard_int8_bias` hands 8-bit layers
+float32 inputs.
 
 The trap (shared/DESIGN.md): on a CPU with AVX512-BF16 an eval-mode forward without gradients
 repacks a 4-bit weight into a layout that only bitsandbytes' inference kernel reads, with no
@@ -147,6 +149,28 @@ def guard_eval_repack(model: Any, device: str, cpuinfo: Path = CPUINFO) -> int:
     for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):  # bitsandbytes' Linear4bit
             module.support_avx512bf16_for_cpu = False
+            guarded += 1
+    return guarded
+
+
+def guard_int8_bias(model: Any) -> int:
+    """Keep each 8-bit layer's bias float32 and trainable: `Linear8bitLt.forward` (bitsandbytes
+    0.50.2) rewrites its bias in place to its input's dtype. Under `--precision bf16` that input is
+    bfloat16, so BitFit would train a bf16 bias, and a rewrite inside a scoring pass (inference
+    mode) leaves an inference tensor that the next candidate's BitFit cannot train at all (a
+    RuntimeError, found in a bf16 8-bit search). A pre-hook hands the layer its input in float32,
+    which costs no precision: its int8 matmul casts inputs to float16 either way. Returns how many
+    layers were guarded."""
+    import torch
+
+    def float32_input(module: Any, args: tuple) -> tuple | None:
+        x = args[0]
+        return None if x.dtype == torch.float32 else (x.float(), *args[1:])
+
+    guarded = 0
+    for module in model.modules():
+        if type(module).__name__ == "Linear8bitLt":
+            module.register_forward_pre_hook(float32_input)
             guarded += 1
     return guarded
 

@@ -240,3 +240,32 @@ def test_adalora_runs_on_a_quantized_worker(bert64, tmp_path):
     assert result.ok, result.reason
     assert result.quantize == "4bit" and 0 < result.peft_params <= 2000
     assert qz.is_quantized(worker.model) and qz.repacked(worker.model) == []
+
+
+def _bf16_scored_then_bitfit(model):
+    """A bf16 scoring pass (the worker's, in inference mode), then BitFit on 8-bit layers' biases
+    (the attention output's input is bf16 attention under autocast), trained one step under bf16."""
+    batch = _batch(model)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _eval_forward(model, batch)
+    apply(model, Candidate([{"bitfit": {"o": 1, "q": 1}}, {"bitfit": {"ffn_out": 1}}]))
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(**batch).loss.backward()
+    return model.bert.encoder.layer[0].attention.output.dense.bias
+
+
+def test_8bit_biases_stay_float32_and_trainable_under_bf16(bert64):
+    bias = _bf16_scored_then_bitfit(load_task_model(bert64, 2, quantize="8bit"))
+    assert bias.dtype == torch.float32 and bias.requires_grad and bias.grad is not None
+
+
+def test_without_the_int8_guard_bf16_rewrites_the_bias(bert64):
+    """The negative control: bitsandbytes' own forward casts the bias to bf16 inside inference mode,
+    leaving a tensor BitFit cannot train (the failure a bf16 8-bit search hit)."""
+    model = load_task_model(bert64, 2, quantize="8bit")
+    for m in model.modules():
+        m._forward_pre_hooks.clear()
+    with pytest.raises(RuntimeError, match="inference tensor"):
+        _bf16_scored_then_bitfit(model)
+    assert model.bert.encoder.layer[0].attention.output.dense.bias.dtype == torch.bfloat16
