@@ -47,6 +47,24 @@ def test_two_ray_workers_match_in_process(spec):
     assert [(r.score, r.train_loss) for r in got] == [(r.score, r.train_loss) for r in expected]
 
 
+def test_a_ray_worker_trains_on_a_quantized_backbone(spec):
+    """`--quantize` reaches Ray's workers: each loads its own 8-bit backbone and scores as in-process."""
+    import dataclasses
+
+    from autopeft.evaluators.ray_runner import RayRunner
+    from autopeft.methods.candidate import Candidate
+
+    pytest.importorskip("bitsandbytes")
+    quantized = dataclasses.replace(spec, quantize="8bit")
+    # LoRA on an 8-bit linear and BitFit on an 8-bit linear's bias
+    job = Job.of(Candidate([{"lora": {"q": 4}, "bitfit": {"o": 1}}, {}]), parse_fidelity("steps=8,eval=all,batch=8"))
+    expected = InProcessRunner(quantized).run([job])[0]
+    with RayRunner(quantized, workers=1) as runner:
+        got = runner.run([job])[0]
+    assert expected.ok and got.ok and got.quantize == expected.quantize == "8bit"
+    assert (got.score, got.train_loss) == (expected.score, expected.train_loss)
+
+
 def test_dead_worker_is_retried_once_then_failed(spec, tmp_path):
     from autopeft.evaluators.ray_runner import RayRunner
 
