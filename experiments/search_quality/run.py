@@ -74,6 +74,7 @@ CLOCK_LIMIT = "10m"
 # user's-table row climbs to `standard`, where the picks are retrained)
 CLOCK_OPTIONS = {"mobo": ["mobo:start=maxmin"]}
 VARIANTS = [label for label, _ in SEARCHES]  # --variants: the searches this runner starts
+STARTED_SEEDS = SEARCH_SEEDS  # --seeds: the search seeds this runner starts (each keeps its retraining seed)
 
 
 def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SEARCH_SEEDS) -> list[Step]:
@@ -188,12 +189,12 @@ def best_baselines(base: Path) -> list[str]:
 
 def queue(cfg: Config, base: Path) -> list[Step]:
     """The config's steps in order of priority (later steps may only exist once earlier ones are done)."""
-    steps = search_steps(cfg, base, "mobo", MAXMIN) if "mobo" in VARIANTS else []
+    steps = search_steps(cfg, base, "mobo", MAXMIN, STARTED_SEEDS) if "mobo" in VARIANTS else []
     steps += baseline_steps(cfg, base)
     variants = [(label, extra) for label, extra in SEARCHES[1:] if label in VARIANTS]
     if not expressible_baselines(cfg):  # baselines first with none to start from is the max-min search
         variants = [(label, extra) for label, extra in variants if label != "warm"]
-    for seed in SEARCH_SEEDS:  # seed by seed, so every variant has a first result early
+    for seed in STARTED_SEEDS:  # seed by seed, so every variant has a first result early
         for label, extra in variants:
             steps += search_steps(cfg, base, label, extra, seeds=(seed,))
     return steps
@@ -219,7 +220,7 @@ PHASES = {"searches": queue, "retrain": retrain_steps, "clock": clock_steps}
 
 
 def main() -> None:
-    global TRAIN_THREADS, VARIANTS
+    global TRAIN_THREADS, VARIANTS, STARTED_SEEDS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
@@ -231,8 +232,10 @@ def main() -> None:
                     help="repeat passes while this pid runs (a second runner retraining beside a search runner)")
     ap.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS,
                     help="the searches to start (their retraining follows whichever searches finished)")
+    ap.add_argument("--seeds", nargs="*", type=int, default=list(SEARCH_SEEDS), choices=SEARCH_SEEDS,
+                    help="the search seeds to start (the user's table; the clock runs all three)")
     args = ap.parse_args()
-    TRAIN_THREADS, VARIANTS = args.threads, args.variants
+    TRAIN_THREADS, VARIANTS, STARTED_SEEDS = args.threads, args.variants, tuple(args.seeds)
     plan = [(name, phase) for name in args.only for phase in ("searches", "retrain") if phase in args.phases]
     if CLOCK_CONFIG in args.only and "clock" in args.phases:
         plan.append((CLOCK_CONFIG, "clock"))
