@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import os
 import statistics
 import time
 
+import pandas as pd
 import torch
 from run import HERE, Path_, batch_of, candidates, ours  # noqa: I001 (this folder's script)
 
@@ -84,10 +84,7 @@ def main() -> None:
             torch._dynamo.reset()
     out = HERE / args.machine
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "compile.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    pd.DataFrame(rows).to_csv(out / "compile.csv", index=False)
 
 
 if __name__ == "__main__":

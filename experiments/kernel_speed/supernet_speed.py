@@ -13,11 +13,12 @@ time over plain's in the same round and dtype. Writes `<machine>/supernet_steps.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import time
 from pathlib import Path
+
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 PATHS = [("plain", "bfloat16"), ("fused", "bfloat16"), ("plain", "float32"), ("fused", "float32")]
@@ -61,10 +62,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     out = HERE / args.machine
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "supernet_steps.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    pd.DataFrame(rows).to_csv(out / "supernet_steps.csv", index=False)
     for dtype in ("bfloat16", "float32"):
         ratios = []
         for r in range(args.rounds):
