@@ -66,7 +66,7 @@ class SupernetPlan:
 
 def proxy_precision(device: Any, dtype: str) -> contextlib.AbstractContextManager:
     """bfloat16 autocast for the supernet (its training and proxy scores) where the device does
-    bf16 fast; float32 elsewhere. Standalone trials, whose scores are reported, stay in float32."""
+    bf16 fast; float32 elsewhere, whatever `--precision` says: the proxy is a screening signal."""
     kind = torch.device(device).type
     if dtype != "bfloat16":
         return contextlib.nullcontext()

@@ -92,9 +92,13 @@ def linear_schedule(total: int, warmup: int, offset: int = 0) -> Any:
     return factor
 
 
-def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> tuple[np.ndarray, float]:
+def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any,
+            precision: str = "fp32") -> tuple[np.ndarray, float]:
     """Predictions (class ids, or values for regression) in the split's order, and the mean loss
-    (cross-entropy, or squared error for regression; NaN where the split has no labels)."""
+    (cross-entropy, or squared error for regression; NaN where the split has no labels), with the
+    forward under `precision` (evaluators/precision.py)."""
+    from autopeft.evaluators.precision import precision_autocast
+
     regression = task.spec.problem_type == REGRESSION
     out = np.empty(len(split), dtype=np.float32 if regression else np.int64)
     loss_sum = 0.0
@@ -102,7 +106,7 @@ def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: An
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), precision_autocast(precision, device):
             for index in eval_batches(split.lengths, EVAL_BATCH.get(torch.device(device).type, 32)):
                 batch = {k: v.to(device) for k, v in collate(task, split, index).items()}
                 labels = batch.pop("labels")
@@ -118,10 +122,11 @@ def predict(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: An
     return out, (loss_sum / len(split) if labelled else float("nan"))
 
 
-def score_split(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any) -> dict[str, float]:
+def score_split(model: nn.Module, task: EncodedTask, split: EncodedSplit, device: Any,
+                precision: str = "fp32") -> dict[str, float]:
     """The task's metric values (with `score`) on a split, and its mean `loss` (a continuous
     signal that small evaluation sets rank by better than accuracy: experiments/supernet)."""
-    preds, loss = predict(model, task, split, device)
+    preds, loss = predict(model, task, split, device, precision)
     if not np.all(np.isfinite(preds)):
         raise FloatingPointError("the model predicts non-finite values")
     return {**metrics.compute(task.spec.metric, preds, split.labels), "loss": loss}
@@ -150,7 +155,7 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
     candidate and schedule) when given; returns a checkpoint where it stopped when asked. Under
     `precision` bf16 the forward runs under bfloat16 autocast (evaluators/precision.py)."""
     from autopeft.evaluators import checkpoint
-    from autopeft.evaluators.precision import training_autocast
+    from autopeft.evaluators.precision import precision_autocast
 
     train = train_pool(task, fidelity)
     total = fidelity.total_steps(len(train))
@@ -168,7 +173,7 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
     model.train()
     for step in range(start, stop):
         batch = {k: v.to(device) for k, v in collate(task, train, next(batches), pad_to).items()}
-        with training_autocast(precision, device):
+        with precision_autocast(precision, device):
             loss = model(**batch).loss
         value = float(loss.detach())
         if not np.isfinite(value):
@@ -192,14 +197,14 @@ def train_loop(model: nn.Module, task: EncodedTask, optimizer: torch.optim.Optim
 
 def score_trained(result: EvalResult, model: nn.Module, task: EncodedTask, attached: Any, fidelity: Fidelity,
                   split: str, report_splits: tuple[str, ...], keep_state: bool, device: Any,
-                  extra: dict[str, float] | None = None) -> None:
-    """Score a trained candidate on `split` (a fidelity's subset) and the report splits, keep its
-    folded tensors when asked, and mark the result ok."""
+                  extra: dict[str, float] | None = None, precision: str = "fp32") -> None:
+    """Score a trained candidate on `split` (a fidelity's subset) and the report splits under the
+    precision it trained in, keep its folded tensors when asked, and mark the result ok."""
     regression = task.spec.problem_type == REGRESSION
-    values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device)
+    values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device, precision)
     values.update(extra or {})
     result.metrics, result.score = values, values["score"]
-    result.reports = {s: score_split(model, task, task.splits[s], device) for s in report_splits}
+    result.reports = {s: score_split(model, task, task.splits[s], device, precision) for s in report_splits}
     if keep_state:  # what an export holds: reparameterisations folded into plain tensors
         attached.fold()
         result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}
@@ -265,7 +270,8 @@ def train_and_score(
                                            pad_to, group_by_length, result, progress, resume=resume,
                                            keep_checkpoint=keep_checkpoint, precision=precision)
             result.train_s = round(time.perf_counter() - started, 3)
-            score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device)
+            score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device,
+                          precision=precision)
     except Exception as exc:  # a candidate's failure must never stop a search
         result.reason = failure_reason(exc)
     finally:

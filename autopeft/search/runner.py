@@ -112,7 +112,7 @@ class RunnerEvaluator:
             if missing or unexpected:
                 return None
             w.model.eval()
-            values = score_split(w.model, w.task, w.task.splits[split], w.device)
+            values = score_split(w.model, w.task, w.task.splits[split], w.device, w.precision)
         except Exception:  # fall back to retraining
             return None
         finally:

@@ -7,7 +7,7 @@ import torch
 from autopeft.errors import UserError
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
-from autopeft.evaluators.precision import cpu_flags, fast_bf16, resolve_precision, training_autocast
+from autopeft.evaluators.precision import cpu_flags, fast_bf16, precision_autocast, resolve_precision
 from autopeft.evaluators.tasks import task_ref
 from autopeft.evaluators.worker import Worker, WorkerSpec
 from tests.helpers.data import sentiment_rows, write_csv
@@ -46,9 +46,9 @@ def test_unknown_precision_is_one_line():
 
 def test_autocast_runs_matmuls_in_bf16_only_when_asked():
     a, b = torch.randn(4, 8), torch.randn(8, 3)
-    with training_autocast("bf16", "cpu"):
+    with precision_autocast("bf16", "cpu"):
         assert (a @ b).dtype == torch.bfloat16
-    with training_autocast("fp32", "cpu"):
+    with precision_autocast("fp32", "cpu"):
         assert (a @ b).dtype == torch.float32
 
 
@@ -79,3 +79,19 @@ def test_bf16_trains_with_float32_weights_and_differs_from_fp32(tiny_bert, task_
     assert all(torch.equal(v, _train(tiny_bert, task_path, "fp32").state[k]) for k, v in fp32.state.items())
     # it still learns the task (chance is 0.5), about as well
     assert bf16.score > 0.7 and abs(bf16.score - fp32.score) < 0.15
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_a_split_is_scored_in_the_trials_precision(tiny_bert, task_path, precision, dtype):
+    """Scoring runs its forward under the precision the trial trained in (fp32: the negative control)."""
+    from autopeft.evaluators.trainer import score_split
+
+    worker = Worker(WorkerSpec(task_ref(str(task_path)), model=tiny_bert, max_length=32, threads=1))
+    seen = []
+    hook = worker.model.bert.encoder.layer[0].attention.self.query.register_forward_hook(
+        lambda m, i, out: seen.append(out.dtype))
+    try:
+        values = score_split(worker.model, worker.task, worker.task.splits["dev"], "cpu", precision)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {dtype} and 0 <= values["score"] <= 1
