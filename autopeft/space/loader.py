@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from autopeft.errors import UserError
 from autopeft.methods.anatomy import Anatomy, BackboneDims, dims_from_config, resolve
 from autopeft.space.baselines import BASELINES, baseline
+from autopeft.space.binding import bind
 from autopeft.space.schema import AnatomyBlock, SpaceFile
-from autopeft.space.space import BoundSpace, bind
+from autopeft.space.space import BoundSpace
 
 PRESETS = ("full", "autopeft", "noah", "lora")
 
