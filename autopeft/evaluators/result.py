@@ -25,7 +25,7 @@ class EvalResult:
     steps: int = 0  # optimizer steps actually taken
     train_loss: float | None = None  # mean loss over the last steps
     wall_s: float = 0.0
-    train_s: float = 0.0  # of wall_s, the training steps alone (what precision and kernels change)
+    train_s: float = 0.0  # of wall_s, the training steps alone (what kernels change; precision changes scoring too)
     peak_mem_mb: float = 0.0
     mem_kind: str = "rss-rise"  # "cuda" (max allocated) | "rss-rise" (process RSS over the worker's baseline)
     reason: str | None = None  # why it failed
