@@ -3,7 +3,7 @@
 Under `bf16` the forward and backward run under `torch.autocast(dtype=bfloat16)` while the weights,
 gradients and AdamW's moments stay float32 (mixed precision: nothing is rounded between steps).
 A trial is scored under its training precision too: bf16 scoring gave the float32 scores (99.8% of
-predictions the same) in 0.6x the time (experiments/precision/scoring.py), and scoring is about a
+predictions the same) in 0.6-0.66x the time (experiments/precision/scoring.py), and scoring is about a
 quarter of a `quick` trial and all of the front's test scoring.
 
 `auto` takes bf16 on CUDA devices that support it and on CPUs with native bf16 instructions
