@@ -76,6 +76,7 @@ CLOCK_LIMIT = "10m"
 CLOCK_OPTIONS = {"mobo": ["mobo:start=maxmin"], "warm": ["mobo:start=baselines"]}
 VARIANTS = [label for label, _ in SEARCHES]  # --variants: the searches this runner starts
 STARTED_SEEDS = SEARCH_SEEDS  # --seeds: the search seeds this runner starts (each keeps its retraining seed)
+CLOCK_STARTED = CLOCK_STRATEGIES  # --clock-strategies: the clock's strategies this runner starts
 
 
 def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SEARCH_SEEDS) -> list[Step]:
@@ -94,7 +95,7 @@ def clock_steps(cfg: Config, base: Path) -> list[Step]:
     part-way starts again from scratch (a resumed search would restart its clock)."""
     out = []
     for seed in SEARCH_SEEDS:
-        for strategy in CLOCK_STRATEGIES:
+        for strategy in (s for s in CLOCK_STRATEGIES if s in CLOCK_STARTED):
             run = base / "clock" / f"{strategy}-s{seed}"
             option = CLOCK_OPTIONS.get(strategy, [strategy])
             # no test scores: the clock compares fronts on dev over time (the first runs scored test too)
@@ -221,7 +222,7 @@ PHASES = {"searches": queue, "retrain": retrain_steps, "clock": clock_steps}
 
 
 def main() -> None:
-    global TRAIN_THREADS, VARIANTS, STARTED_SEEDS
+    global TRAIN_THREADS, VARIANTS, STARTED_SEEDS, CLOCK_STARTED
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="cpu", help="results folder: cpu (this 2-core machine) or a device's name")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
@@ -235,8 +236,12 @@ def main() -> None:
                     help="the searches to start (their retraining follows whichever searches finished)")
     ap.add_argument("--seeds", nargs="*", type=int, default=list(SEARCH_SEEDS), choices=SEARCH_SEEDS,
                     help="the search seeds to start (the user's table; the clock runs all three)")
+    ap.add_argument("--clock-strategies", nargs="*", default=list(CLOCK_STRATEGIES), choices=CLOCK_STRATEGIES,
+                    help="the clock's strategies to start (all seeds of each; the first three seeds of the closest "
+                         "contenders before the rest)")
     args = ap.parse_args()
     TRAIN_THREADS, VARIANTS, STARTED_SEEDS = args.threads, args.variants, tuple(args.seeds)
+    CLOCK_STARTED = tuple(args.clock_strategies)
     plan = [(name, phase) for name in args.only for phase in ("searches", "retrain") if phase in args.phases]
     if CLOCK_CONFIG in args.only and "clock" in args.phases:
         plan.append((CLOCK_CONFIG, "clock"))
