@@ -69,6 +69,7 @@ def summarise(results: list[Any], seeds: list[int]) -> dict[str, Any]:
         "precision": first.precision,
         "quantize": first.quantize,
         "kernels": first.kernels,
+        "attention": first.attention,
         "peft_params": first.peft_params,
         "head_params": first.head_params,
         "train_params": first.train_params,

@@ -279,13 +279,14 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
     Like `trainer.train_and_score`, a failure comes back as a `failed` result, never raised."""
     from autopeft.evaluators import trainer as tr
     from autopeft.evaluators.memory import PeakMemory
+    from autopeft.evaluators.precision import attention_of
     from autopeft.evaluators.result import FAILED, EvalResult
     from autopeft.methods.attach import apply
     from autopeft.methods.registry import METHODS
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed, fidelity=fidelity.label(),
-                        candidate="")
+                        candidate="", attention=attention_of(model))
     attached = run = None
     memory = PeakMemory(device)
     try:

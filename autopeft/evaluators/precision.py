@@ -12,6 +12,11 @@ where bf16 would be emulated and slower), float32 elsewhere. `auto` is the defau
 `train`: over 9 paired trainings at `standard` bf16's test scores were those of float32 (differences
 of 0.0009 at most, paired p >= 0.49) and its steps 0.74-0.83x as long (experiments/precision,
 experiments/kernel_speed).
+
+Under bf16 on the CPU the backbone's attention runs eager (`attention_for`): PyTorch's CPU SDPA
+(flash) backward in bfloat16 took 6-7x its float32 time, 237 against 40 ms a layer on MiniLM's
+batch, while the eager matmul-softmax-matmul took 32 ms (experiments/kernel_speed/attention.py). On
+CUDA and in float32 SDPA stays: there it is the faster one.
 """
 
 from __future__ import annotations
@@ -71,3 +76,30 @@ def precision_autocast(precision: str, device: Any) -> contextlib.AbstractContex
     if precision != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def attention_for(precision: str, device: Any) -> str:
+    """The backbone's attention kernel for a resolved precision on `device`: `eager` under bf16 on the
+    CPU (SDPA's CPU backward in bf16 is the slow one, module docstring), `sdpa` elsewhere."""
+    import torch
+
+    return "eager" if precision == "bf16" and torch.device(device).type == "cpu" else "sdpa"
+
+
+def attention_of(model: Any) -> str:
+    """The attention implementation a transformers model runs (sdpa, eager, autopeft_sdpa, ...)."""
+    return str(model.config._attn_implementation)
+
+
+def set_attention(model: Any, implementation: str) -> None:
+    """Run `model`'s attention through `implementation` (transformers' registry of kernels)."""
+    model.set_attn_implementation(implementation)
+
+
+def use_attention(model: Any, precision: str, device: Any) -> str:
+    """Switch a freshly loaded SDPA backbone to `attention_for`'s kernel; returns what it runs.
+    (A backbone loaded with another implementation is left as it is.)"""
+    wanted = attention_for(precision, device)
+    if attention_of(model) == "sdpa" and wanted != "sdpa":
+        set_attention(model, wanted)
+    return attention_of(model)

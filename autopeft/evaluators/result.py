@@ -34,6 +34,7 @@ class EvalResult:
     precision: str = "fp32"  # what it trained in: fp32, or bf16 autocast (evaluators/precision.py)
     quantize: str = "fp32"  # the backbone's storage: fp32, 4bit or 8bit (evaluators/quantize.py)
     kernels: str = "plain"  # how its branches were computed: plain, fused or triton (methods/kernels/select.py)
+    attention: str = "sdpa"  # the backbone's attention kernel: sdpa, or eager under bf16 on a CPU (precision.py)
     state: dict[str, Any] | None = field(default=None, repr=False)  # PEFT + head tensors, when kept
     checkpoint: bytes | None = field(default=None, repr=False)  # the paused training, when asked for
 

@@ -24,6 +24,7 @@ from autopeft.errors import UserError
 from autopeft.evaluators.batches import collate, train_batches
 from autopeft.evaluators.encoded import EncodedTask
 from autopeft.evaluators.fidelity import HEAD_LR
+from autopeft.evaluators.precision import attention_of, precision_autocast, set_attention, use_attention
 from autopeft.evaluators.result import FAILED, OK, EvalResult
 from autopeft.evaluators.tasks.spec import REGRESSION
 from autopeft.evaluators.trainer import (
@@ -64,17 +65,22 @@ class SupernetPlan:
     train_dtype: str = "bfloat16"
 
 
+def supernet_precision(device: Any, dtype: str) -> str:
+    """`bf16` where the supernet's `dtype` is bfloat16 and the device does bf16 fast, else `fp32`."""
+    kind = torch.device(device).type
+    if dtype != "bfloat16":
+        return "fp32"
+    if kind == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    if kind == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
 def proxy_precision(device: Any, dtype: str) -> contextlib.AbstractContextManager:
     """bfloat16 autocast for the supernet (its training and proxy scores) where the device does
     bf16 fast; float32 elsewhere, whatever `--precision` says: the proxy is a screening signal."""
-    kind = torch.device(device).type
-    if dtype != "bfloat16":
-        return contextlib.nullcontext()
-    if kind == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if kind == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return precision_autocast(supernet_precision(device, dtype), device)
 
 
 class SupernetTrainer:
@@ -90,6 +96,10 @@ class SupernetTrainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         seed_everything(seed)
         reset_head(model)
+        # the attention kernel of its training precision (eager under bf16 on the CPU), chosen before
+        # the supernet routes attention through the prefix-aware function of the same kernel
+        self._backbone_attention = attention_of(model)
+        self.attention = use_attention(model, supernet_precision(device, plan.train_dtype), device)
         self.net = Supernet(model, space)
         # `kernels` (resolved: plain, fused or triton) as a standalone trial computes its branches;
         # the fused hooks read each module's active size, so one fused supernet serves every
@@ -258,3 +268,4 @@ class SupernetTrainer:
     def close(self) -> None:
         """Take the supernet off the model (the worker's backbone is as it was)."""
         self.net.detach()
+        set_attention(self.model, self._backbone_attention)

@@ -244,6 +244,7 @@ def train_and_score(
     """Attach `candidate`, train it at `fidelity` (continuing `resume` when given), score it on
     `split` (and `report_splits`), detach; the result carries a checkpoint when asked. `kernels`
     (resolved: plain, fused or triton) says how the branches compute (methods/kernels/), never what."""
+    from autopeft.evaluators.precision import attention_of
     from autopeft.evaluators.quantize import check_trainable
     from autopeft.methods.attach import apply
     from autopeft.methods.kernels.fuse import fuse
@@ -251,7 +252,8 @@ def train_and_score(
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed,
                         fidelity=fidelity.label(), candidate=candidate.to_json(), precision=precision,
-                        quantize=quantize or "fp32", kernels=kernels)
+                        quantize=quantize or "fp32", kernels=kernels,
+                        attention=attention_of(model))
     attached = None
     memory = PeakMemory(device)
     try:

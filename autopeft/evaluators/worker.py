@@ -10,7 +10,7 @@ from typing import Any
 from autopeft.backbones import DEFAULT_DROPOUT
 from autopeft.evaluators.fidelity import HEAD_LR
 from autopeft.evaluators.job import Job
-from autopeft.evaluators.precision import resolve_precision
+from autopeft.evaluators.precision import resolve_precision, use_attention
 from autopeft.evaluators.result import EvalResult
 from autopeft.evaluators.tasks import TaskRef
 from autopeft.methods.kernels.select import resolve_kernels
@@ -67,6 +67,7 @@ class Worker:
         self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout, spec.quantize,
                                      self.device)
         self.model.to(self.device)
+        self.attention = use_attention(self.model, self.precision, self.device)
 
     def backbone_info(self) -> dict[str, Any]:
         """The loaded backbone's precision and memory footprint (run.json's `backbone`)."""

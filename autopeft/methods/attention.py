@@ -1,9 +1,16 @@
 """One attention function, registered with transformers' attention interface, that knows about
 prefixes and inserted prompt tokens: it prepends a layer's prefix keys/values and widens the
 mask for prompt tokens and prefixes. Every family in the table calls attention through this
-interface, so no family's attention code is copied here."""
+interface, so no family's attention code is copied here.
+
+It comes in two kernels, as the backbone's own attention does: SDPA (transformers' default) and
+eager, which a backbone takes under bf16 on the CPU (evaluators/precision.py `attention_for`). The
+eager one calls the family's own `eager_attention_forward`, with transformers' eager (additive)
+mask."""
 
 from __future__ import annotations
+
+import sys
 
 import torch
 from transformers import AttentionInterface
@@ -11,7 +18,8 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
 NAME = "autopeft_sdpa"
-_registered = False
+EAGER_NAME = "autopeft_eager"
+_registered: set[str] = set()
 
 
 def _insert_visible(mask: torch.Tensor, at: int, n: int, rows: bool) -> torch.Tensor:
@@ -27,8 +35,8 @@ def _insert_visible(mask: torch.Tensor, at: int, n: int, rows: bool) -> torch.Te
     return mask
 
 
-def autopeft_attention(module, query, key, value, attention_mask, **kwargs):
-    """SDPA attention, plus prompt-token mask widening and the module's prefix, if any."""
+def _with_prompts_and_prefix(module, query, key, value, attention_mask):
+    """The keys, values and mask of one attention call, widened for prompt tokens and the prefix."""
     if attention_mask is not None and attention_mask.shape[-1] < key.shape[-2]:
         extra = key.shape[-2] - attention_mask.shape[-1]
         attention_mask = _insert_visible(attention_mask, getattr(module, "_autopeft_prompt_at", 1), extra, rows=True)
@@ -39,14 +47,32 @@ def autopeft_attention(module, query, key, value, attention_mask, **kwargs):
         value = torch.cat([pv.to(value.dtype), value], dim=2)
         if attention_mask is not None:
             attention_mask = _insert_visible(attention_mask, 0, pk.shape[2], rows=False)
+    return key, value, attention_mask
+
+
+def autopeft_attention(module, query, key, value, attention_mask, **kwargs):
+    """SDPA attention, plus prompt-token mask widening and the module's prefix, if any."""
+    key, value, attention_mask = _with_prompts_and_prefix(module, query, key, value, attention_mask)
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
-def ensure_registered() -> str:
-    """Register the attention function and its (SDPA) mask builder once per process."""
-    global _registered
-    if not _registered:
-        AttentionInterface.register(NAME, autopeft_attention)
-        AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
-        _registered = True
-    return NAME
+def family_eager_attention(module):
+    """The family's own eager attention (each family in the table defines `eager_attention_forward`
+    in its modeling module); SDPA, which takes the same additive mask, for a family without one."""
+    return getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", sdpa_attention_forward)
+
+
+def autopeft_eager_attention(module, query, key, value, attention_mask, **kwargs):
+    """The family's eager attention, plus prompt-token mask widening and the module's prefix."""
+    key, value, attention_mask = _with_prompts_and_prefix(module, query, key, value, attention_mask)
+    return family_eager_attention(module)(module, query, key, value, attention_mask, **kwargs)
+
+
+def ensure_registered(eager: bool = False) -> str:
+    """Register the attention function (SDPA or eager) and its mask builder once per process."""
+    name = EAGER_NAME if eager else NAME
+    if name not in _registered:
+        AttentionInterface.register(name, autopeft_eager_attention if eager else autopeft_attention)
+        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS["eager" if eager else "sdpa"])
+        _registered.add(name)
+    return name

@@ -184,7 +184,7 @@ def finish(study: optuna.Study, trial: Trial, result: EvalResult, budget: int) -
              "metrics": json.dumps(result.metrics), "wall_s": round(result.wall_s, 3),
              "peak_mem_mb": round(result.peak_mem_mb, 1), "mem_kind": result.mem_kind, "steps": result.steps,
              "train_loss": result.train_loss, "reason": reason, "seed": result.seed, "precision": result.precision,
-             "quantize": result.quantize, "kernels": result.kernels}
+             "quantize": result.quantize, "kernels": result.kernels, "attention": result.attention}
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     peft = trial.user_attrs.get("peft_params", result.peft_params)

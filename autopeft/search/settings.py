@@ -99,14 +99,14 @@ class Settings:
 
     def precision(self) -> dict[str, str]:
         """The precision asked for and what this machine's workers train in (evaluators/precision.py)."""
-        from autopeft.evaluators.precision import resolve_precision
+        from autopeft.evaluators.precision import attention_for, resolve_precision
         from autopeft.evaluators.worker import resolve_device
 
         requested = str(self.opts.get("precision") or "fp32")
         device = resolve_device("auto")
         used = resolve_precision(requested, device, quantize=self.opts.get("quantize"))
         return {"requested": requested, "used": used, "device": device,
-                "quantize": self.opts.get("quantize") or "fp32"}
+                "quantize": self.opts.get("quantize") or "fp32", "attention": attention_for(used, device)}
 
     def kernels(self) -> dict[str, str]:
         """The kernels asked for and what this machine's workers use (methods/kernels/select.py)."""

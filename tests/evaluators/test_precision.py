@@ -7,7 +7,14 @@ import torch
 from autopeft.errors import UserError
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
-from autopeft.evaluators.precision import cpu_flags, fast_bf16, precision_autocast, resolve_precision
+from autopeft.evaluators.precision import (
+    attention_for,
+    cpu_flags,
+    fast_bf16,
+    precision_autocast,
+    resolve_precision,
+    use_attention,
+)
 from autopeft.evaluators.tasks import task_ref
 from autopeft.evaluators.worker import Worker, WorkerSpec
 from tests.helpers.data import sentiment_rows, write_csv
@@ -95,3 +102,29 @@ def test_a_split_is_scored_in_the_trials_precision(tiny_bert, task_path, precisi
     finally:
         hook.remove()
     assert seen and set(seen) == {dtype} and 0 <= values["score"] <= 1
+
+
+@pytest.mark.parametrize("precision, device, kernel", [("bf16", "cpu", "eager"), ("fp32", "cpu", "sdpa"),
+                                                       ("bf16", "cuda", "sdpa"), ("fp32", "cuda", "sdpa")])
+def test_attention_is_eager_only_under_bf16_on_a_cpu(precision, device, kernel):
+    assert attention_for(precision, device) == kernel
+
+
+@pytest.mark.parametrize("precision, kernel", [("bf16", "eager"), ("fp32", "sdpa")])
+def test_a_worker_trains_with_its_precisions_attention(tiny_bert, task_path, precision, kernel):
+    """The worker switches the backbone's attention, and what a trial ran on is in its result;
+    fp32 (SDPA, transformers' default) is the negative control."""
+    result = _train(tiny_bert, task_path, precision)
+    assert result.attention == kernel
+
+
+def test_use_attention_leaves_a_non_sdpa_backbone_alone():
+    from transformers import BertForSequenceClassification
+
+    from tests.helpers.models import tiny_bert_config
+
+    model = BertForSequenceClassification(tiny_bert_config())
+    assert use_attention(model, "bf16", "cpu") == "eager"
+    assert use_attention(model, "fp32", "cpu") == "eager"  # switched once, on load, never back and forth
+    model = BertForSequenceClassification(tiny_bert_config())
+    assert use_attention(model, "fp32", "cpu") == "sdpa"

@@ -120,3 +120,20 @@ def test_fused_supernet_trains_as_the_plain_one(worker):
     for name, value in states["plain"].items():
         torch.testing.assert_close(states["fused"][name], value, rtol=1e-4, atol=1e-5, msg=name)
     assert not any(len(m._forward_hooks) for m in worker.model.modules())  # close() removed the fused hooks
+
+
+@pytest.mark.parametrize("precision, kernel", [("bf16", "eager"), ("fp32", "sdpa")])
+def test_supernet_attention_follows_its_training_precision(worker, monkeypatch, precision, kernel):
+    """Under bf16 on the CPU the supernet trains on eager attention, as a trial does (SDPA's bf16
+    backward is the slow one there); close() gives the worker its backbone's kernel back."""
+    import autopeft.evaluators.supernet as sn
+
+    monkeypatch.setattr(sn, "supernet_precision", lambda device, dtype: precision)  # both branches, any CPU
+    before = worker.model.config._attn_implementation
+    trainer = SupernetTrainer(worker.model, worker.task, _space(worker), budget=4000, plan=PLAN, seed=3)
+    try:
+        assert trainer.attention == kernel
+        trainer.train(2)
+    finally:
+        trainer.close()
+    assert worker.model.config._attn_implementation == before == "sdpa"

@@ -75,10 +75,11 @@ def prepare(model, layers, anatomy, glob, peft, candidate) -> None:
 
 
 def use_autopeft_attention(model, peft) -> None:
-    """Switch the model to the autopeft attention function once; detach switches back."""
+    """Switch the model to the autopeft attention function once (its eager kernel where the model
+    ran eager attention, else SDPA); detach switches back."""
     if getattr(model, "_autopeft_attention_users", 0) == 0:
         previous = model.config._attn_implementation
-        model.set_attn_implementation(ensure_registered())
+        model.set_attn_implementation(ensure_registered(eager=previous == "eager"))
 
         def restore() -> None:
             model._autopeft_attention_users -= 1
