@@ -127,6 +127,8 @@ def train(
                                                  "frozen linears stored by bitsandbytes")] = None,
     kernels: Annotated[str, typer.Option(help="plain (one hook per branch), fused (one per linear), triton (CUDA) "
                                          "or auto (triton on CUDA, fused on the CPU)")] = "auto",
+    attention: Annotated[str, typer.Option(help="the backbone's attention: sdpa, eager or auto (eager under bf16 on "
+                                           "a CPU, where SDPA's bf16 backward is slow; sdpa elsewhere)")] = "auto",
     budget: Annotated[str | None, typer.Option(help="adalora only: PEFT parameters its final allocation may use "
                                                "(0.5%, 0.005 or a count)")] = None,
 ) -> None:
@@ -135,7 +137,7 @@ def train(
 
     from autopeft.backbones import DEFAULT_DROPOUT, load_config
     from autopeft.evaluators.fidelity import parse_fidelity
-    from autopeft.evaluators.precision import PRECISIONS
+    from autopeft.evaluators.precision import ATTENTIONS, PRECISIONS
     from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
     from autopeft.evaluators.tasks import task_ref
     from autopeft.evaluators.worker import WorkerSpec
@@ -161,6 +163,8 @@ def train(
         raise UserError(f"--dropout {dropout} must be in [0, 1)")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if attention not in ATTENTIONS:
+        raise UserError(f"unknown attention {attention!r}; use one of {', '.join(ATTENTIONS)}")
     quant = parse_quantize(quantize)
     if quant:
         require_bitsandbytes(quant)
@@ -169,8 +173,8 @@ def train(
 
     resolve_kernels(kernels, resolve_device(device))  # one line now, before anything loads
     spec = WorkerSpec(task=ref, model=model, max_length=max_length, precision=precision, kernels=kernels,
-                      dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads, device=device,
-                      quantize=quant)
+                      attention=attention, dropout=DEFAULT_DROPOUT if dropout is None else dropout, threads=threads,
+                      device=device, quantize=quant)
     results = _run(spec, cand, fid, seed_list, split, report, workers, ray_address, recipe)
     summary = summarise(results, seed_list)
     found = cand.to_json() if cand is not None else next((r.candidate for r in results if r.candidate), "null")

@@ -28,6 +28,7 @@ from typing import Any
 from autopeft.errors import UserError
 
 PRECISIONS = ("fp32", "bf16", "auto")
+ATTENTIONS = ("auto", "sdpa", "eager")  # --attention: the backbone's attention kernel
 # CPU flags (Linux /proc/cpuinfo) that make bfloat16 matmuls native rather than emulated
 FAST_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
@@ -78,11 +79,16 @@ def precision_autocast(precision: str, device: Any) -> contextlib.AbstractContex
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def attention_for(precision: str, device: Any) -> str:
-    """The backbone's attention kernel for a resolved precision on `device`: `eager` under bf16 on the
-    CPU (SDPA's CPU backward in bf16 is the slow one, module docstring), `sdpa` elsewhere."""
+def attention_for(precision: str, device: Any, requested: str = "auto") -> str:
+    """The backbone's attention kernel for a resolved precision on `device`: as `requested` (`sdpa` or
+    `eager`), or for `auto` `eager` under bf16 on the CPU (SDPA's CPU backward in bf16 is the slow one,
+    module docstring) and `sdpa` elsewhere."""
     import torch
 
+    if requested not in ATTENTIONS:
+        raise UserError(f"unknown attention {requested!r}; use one of {', '.join(ATTENTIONS)}")
+    if requested != "auto":
+        return requested
     return "eager" if precision == "bf16" and torch.device(device).type == "cpu" else "sdpa"
 
 
@@ -96,10 +102,10 @@ def set_attention(model: Any, implementation: str) -> None:
     model.set_attn_implementation(implementation)
 
 
-def use_attention(model: Any, precision: str, device: Any) -> str:
+def use_attention(model: Any, precision: str, device: Any, requested: str = "auto") -> str:
     """Switch a freshly loaded SDPA backbone to `attention_for`'s kernel; returns what it runs.
     (A backbone loaded with another implementation is left as it is.)"""
-    wanted = attention_for(precision, device)
+    wanted = attention_for(precision, device, requested)
     if attention_of(model) == "sdpa" and wanted != "sdpa":
         set_attention(model, wanted)
     return attention_of(model)

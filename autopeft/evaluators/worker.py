@@ -32,6 +32,7 @@ class WorkerSpec:
     precision: str = "fp32"  # fp32, bf16 (autocast) or auto (bf16 where the device does it natively)
     quantize: str | None = None  # 4bit / 8bit: the backbone's linears stored by bitsandbytes (quantize.py)
     kernels: str = "auto"  # plain, fused, triton or auto (methods/kernels/select.py)
+    attention: str = "auto"  # the backbone's attention: sdpa, eager or auto (precision.py `attention_for`)
 
 
 def resolve_device(device: str) -> str:
@@ -67,7 +68,7 @@ class Worker:
         self.model = load_task_model(spec.model, s.num_labels, s.problem_type, spec.dropout, spec.quantize,
                                      self.device)
         self.model.to(self.device)
-        self.attention = use_attention(self.model, self.precision, self.device)
+        self.attention = use_attention(self.model, self.precision, self.device, spec.attention)
 
     def backbone_info(self) -> dict[str, Any]:
         """The loaded backbone's precision and memory footprint (run.json's `backbone`)."""

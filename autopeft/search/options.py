@@ -45,6 +45,8 @@ class SearchOptions:
                                 "stored by bitsandbytes; PEFT modules and the head stay fp32")
     kernels: str = _opt("auto", "how PEFT branches compute: plain (one hook each), fused (one per linear), triton "
                         "(CUDA) or auto (triton on CUDA, fused on the CPU)")
+    attention: str = _opt("auto", "the backbone's attention: sdpa, eager or auto (eager under bf16 on a CPU, "
+                          "where SDPA's bf16 backward is slow; sdpa elsewhere)")
     workers: int | None = _opt(None, "Ray workers on this machine (trials run in parallel); 1 = in-process")
     ray_address: str | None = _opt(None, "an existing Ray cluster's address")
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)

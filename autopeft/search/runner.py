@@ -36,7 +36,8 @@ class RunnerEvaluator:
         self.keep_state = s.options.keep_weights != "none"
         self.workers = max(1, s.options.workers or 1)
         spec = WorkerSpec(task=self.ref, model=s.options.model, precision=s.options.precision,
-                          quantize=s.options.quantize, kernels=s.options.kernels)
+                          quantize=s.options.quantize, kernels=s.options.kernels,
+                          attention=s.options.attention or "auto")
         self.runner = make_runner(spec, self.workers, s.options.ray_address)
         if isinstance(self.runner, InProcessRunner):
             task = self.runner.worker.task  # loads the backbone and the data now, with clear errors

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from autopeft.errors import UserError
-from autopeft.evaluators.precision import PRECISIONS
+from autopeft.evaluators.precision import ATTENTIONS, PRECISIONS
 from autopeft.evaluators.quantize import parse_quantize, require_bitsandbytes
 from autopeft.methods.candidate import Candidate
 from autopeft.methods.kernels.select import KERNELS
@@ -106,7 +106,8 @@ class Settings:
         device = resolve_device("auto")
         used = resolve_precision(requested, device, quantize=self.opts.get("quantize"))
         return {"requested": requested, "used": used, "device": device,
-                "quantize": self.opts.get("quantize") or "fp32", "attention": attention_for(used, device)}
+                "quantize": self.opts.get("quantize") or "fp32",
+                "attention": attention_for(used, device, str(self.opts.get("attention") or "auto"))}
 
     def kernels(self) -> dict[str, str]:
         """The kernels asked for and what this machine's workers use (methods/kernels/select.py)."""
@@ -178,6 +179,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
                         "drop --workers/--ray-address or use --clock wall")
     if str(opts.get("kernels") or "auto") not in KERNELS:
         raise UserError(f"unknown kernels {opts['kernels']!r}; use one of {', '.join(KERNELS)}")
+    if str(opts.get("attention") or "auto") not in ATTENTIONS:
+        raise UserError(f"unknown attention {opts['attention']!r}; use one of {', '.join(ATTENTIONS)}")
     trials = opts.get("trials")
     if trials is None:  # not given (0 is given, and refused below)
         trials = DEFAULT_TRIALS if time_limit is None else 10**6

@@ -64,9 +64,9 @@ def task_path(tmp_path_factory):
     return write_csv(tmp_path_factory.mktemp("task") / "sentiment.csv", ["text", "label"], sentiment_rows(300))
 
 
-def _train(tiny_bert, task_path, precision):
+def _train(tiny_bert, task_path, precision, attention="auto"):
     worker = Worker(WorkerSpec(task_ref(str(task_path)), model=tiny_bert, max_length=32, threads=1, head_lr=3e-2,
-                               precision=precision))
+                               precision=precision, attention=attention))
     from autopeft.methods.candidate import Candidate
 
     cand = Candidate([{"lora": {"q": 4, "v": 4}}, {"parallel_adapter": {"attn": 4}}],
@@ -108,6 +108,13 @@ def test_a_split_is_scored_in_the_trials_precision(tiny_bert, task_path, precisi
                                                        ("bf16", "cuda", "sdpa"), ("fp32", "cuda", "sdpa")])
 def test_attention_is_eager_only_under_bf16_on_a_cpu(precision, device, kernel):
     assert attention_for(precision, device) == kernel
+    # asked for, it is given, whatever the precision and device
+    assert attention_for(precision, device, "sdpa") == "sdpa" and attention_for(precision, device, "eager") == "eager"
+
+
+def test_unknown_attention_is_one_line():
+    with pytest.raises(UserError, match="unknown attention 'flash'"):
+        attention_for("bf16", "cpu", "flash")
 
 
 @pytest.mark.parametrize("precision, kernel", [("bf16", "eager"), ("fp32", "sdpa")])
@@ -116,6 +123,7 @@ def test_a_worker_trains_with_its_precisions_attention(tiny_bert, task_path, pre
     fp32 (SDPA, transformers' default) is the negative control."""
     result = _train(tiny_bert, task_path, precision)
     assert result.attention == kernel
+    assert _train(tiny_bert, task_path, precision, "sdpa").attention == "sdpa"  # --attention overrides auto
 
 
 def test_use_attention_leaves_a_non_sdpa_backbone_alone():

@@ -73,6 +73,7 @@ ROWS = [
     ([*S, "--model", "MISSING"], "missing"),
     ([*S, "--precision", "fp16"], "unknown precision"),
     ([*S, "--kernels", "fast"], "unknown kernels"),
+    ([*S, "--attention", "flash"], "unknown attention"),
     ([*S, "--trials", "0"], "at least 1"),
     ([*S, "--time-limit", "ten minutes"], "time"),
     ([*S, "--keep-weights", "some"], "keep"),
@@ -102,6 +103,7 @@ ROWS = [
     (["train", "EXPORTDIR", "--task", "tweet_sentiment"], "without candidate.json"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--precision", "fp16"], "unknown precision"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--kernels", "fast"], "unknown kernels"),
+    (["train", "lora-r8", "--task", "tweet_sentiment", "--attention", "flash"], "unknown attention"),
     (["train", "lora-r8", "--task", "tweet_sentiment", "--fidelity", "fast"], "unknown fidelity"),
     (["train", "lora-r8", "--task", "no_such_task"], "no_such_task"),
     # export, report: directories that hold no run
