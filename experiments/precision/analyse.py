@@ -1,8 +1,10 @@
 """bf16 against fp32 from `run.py`'s results: per candidate, the test and dev scores (mean ± sd over
 seeds 100-102), their paired difference and p, and the training time ratio (bf16 / fp32, summed over
-the seeds; training steps only, scoring is fp32 in both).
+the seeds; training steps only, scoring is fp32 in both). Then bf16 on eager attention (`bf16eager`)
+against fp32 and against bf16 on SDPA, scores only (it ran in another session, on another load).
 
-    .venv/bin/python experiments/precision/analyse.py cpu      # writes cpu/precision.csv and prints it
+    .venv/bin/python experiments/precision/analyse.py cpu      # writes cpu/precision.csv and
+                                                               # cpu/precision_eager.csv, prints both
 """
 
 from __future__ import annotations
@@ -28,20 +30,24 @@ def rows(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def compare(df: pd.DataFrame) -> pd.DataFrame:
+def compare(df: pd.DataFrame, arm: str = "bf16", against: str = "fp32", times: bool = True) -> pd.DataFrame:
+    """`arm` against `against` per candidate, paired by seed (and the time ratio when `times`)."""
     out = []
     for name, part in df.groupby("candidate"):
+        part = part[part["precision"].isin([arm, against])]
         wide = part.pivot(index="seed", columns="precision", values=["test", "dev", "train_s"]).dropna()
-        if len(wide) == 0 or "bf16" not in wide["test"] or "fp32" not in wide["test"]:
+        if len(wide) == 0 or arm not in wide["test"] or against not in wide["test"]:
             continue
-        diff = wide["test"]["bf16"] - wide["test"]["fp32"]
-        p = ttest_rel(wide["test"]["bf16"], wide["test"]["fp32"]).pvalue if len(wide) > 1 else float("nan")
-        out.append({"candidate": name, "seeds": len(wide), "peft_params": int(part["peft_params"].iloc[0]),
-                    "test_fp32": f"{wide['test']['fp32'].mean():.4f} ± {wide['test']['fp32'].std():.4f}",
-                    "test_bf16": f"{wide['test']['bf16'].mean():.4f} ± {wide['test']['bf16'].std():.4f}",
-                    "test_diff": round(float(diff.mean()), 4), "paired_p": round(float(p), 3),
-                    "dev_diff": round(float((wide["dev"]["bf16"] - wide["dev"]["fp32"]).mean()), 4),
-                    "train_time_ratio": round(float(wide["train_s"]["bf16"].sum() / wide["train_s"]["fp32"].sum()), 3)})
+        diff = wide["test"][arm] - wide["test"][against]
+        p = ttest_rel(wide["test"][arm], wide["test"][against]).pvalue if len(wide) > 1 else float("nan")
+        row = {"candidate": name, "seeds": len(wide), "peft_params": int(part["peft_params"].iloc[0]),
+               f"test_{against}": f"{wide['test'][against].mean():.4f} ± {wide['test'][against].std():.4f}",
+               f"test_{arm}": f"{wide['test'][arm].mean():.4f} ± {wide['test'][arm].std():.4f}",
+               "test_diff": round(float(diff.mean()), 4), "paired_p": round(float(p), 3),
+               "dev_diff": round(float((wide["dev"][arm] - wide["dev"][against]).mean()), 4)}
+        if times:
+            row["train_time_ratio"] = round(float(wide["train_s"][arm].sum() / wide["train_s"][against].sum()), 3)
+        out.append(row)
     return pd.DataFrame(out)
 
 
@@ -49,9 +55,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("machine", help="a results folder of run.py (cpu, or a device's name)")
     folder = HERE / ap.parse_args().machine
-    table = compare(rows(folder))
+    df = rows(folder)
+    table = compare(df)
     table.to_csv(folder / "precision.csv", index=False)
     print(table.to_string(index=False))
+    if (df["precision"] == "bf16eager").any():
+        eager = pd.concat([compare(df, "bf16eager", against, times=False).assign(against=against)
+                           for against in ("fp32", "bf16")])
+        eager.to_csv(folder / "precision_eager.csv", index=False)
+        print(eager.to_string(index=False))
 
 
 if __name__ == "__main__":
