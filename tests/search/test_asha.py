@@ -112,6 +112,24 @@ def test_the_gp_over_rungs(tmp_path, small_space, monkeypatch, model, gp):
                evaluator=SyntheticEvaluator(), keep_weights="none")
 
 
+def test_scaled_rung_eval_scores_lower_rungs_on_fewer_examples(tmp_path, small_space):
+    """`asha:eval=scaled`: a lower rung scores on dev examples in proportion to its steps (at least
+    500), the final rung on the search's own; the default (`full`) is the negative control."""
+    evals = {}
+    for mode in ("scaled", "full"):
+        res = search("tweet_sentiment", space=small_space, strategy=f"asha:eval={mode}", trials=2,
+                     out=tmp_path / mode, evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
+        evals[mode] = res.info["strategy_info"]["rung_fidelities"]
+        rows = _rows(res)
+        assert set(rows["fidelity"]) <= set(evals[mode]) and (rows[rows["front"]]["fidelity"] == "quick").all()
+    # quick: 100 steps, 2,000 dev examples; rungs at 11 and 33 steps
+    assert evals["scaled"] == ["steps=100,eval=500,stop=11", "steps=100,eval=660,stop=33", "quick"]
+    assert evals["full"] == ["steps=100,eval=2000,stop=11", "steps=100,eval=2000,stop=33", "quick"]
+    with pytest.raises(UserError, match="eval must be one of"):
+        search("tweet_sentiment", space=small_space, strategy="asha:eval=half", trials=1, out=tmp_path / "bad",
+               evaluator=SyntheticEvaluator(), keep_weights="none")
+
+
 def test_asha_needs_a_fidelity_in_steps(tmp_path, small_space):
     with pytest.raises(UserError, match="fidelity counted in steps"):
         search("tweet_sentiment", space=small_space, strategy="asha", trials=2, fidelity="paper",
