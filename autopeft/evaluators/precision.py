@@ -14,8 +14,8 @@ of 0.0009 at most, paired p >= 0.49) and its steps 0.74-0.83x as long (experimen
 experiments/kernel_speed).
 
 Under bf16 on the CPU the backbone's attention runs eager (`attention_for`): PyTorch's CPU SDPA
-(flash) backward in bfloat16 took 6-7x its float32 time, 237 against 40 ms a layer on MiniLM's
-batch, while the eager matmul-softmax-matmul took 32 ms (experiments/kernel_speed/attention.py). On
+(flash) backward in bfloat16 took 5.6x its float32 time, 220 against 40 ms a layer on MiniLM's
+batch, while the eager matmul-softmax-matmul took 18 ms (experiments/kernel_speed/attention.py). On
 CUDA and in float32 SDPA stays: there it is the faster one.
 """
 
