@@ -60,7 +60,8 @@ def main() -> None:
     table.to_csv(folder / "precision.csv", index=False)
     print(table.to_string(index=False))
     if (df["precision"] == "bf16eager").any():
-        eager = pd.concat([compare(df, "bf16eager", against, times=False).assign(against=against)
+        eager = pd.concat([compare(df, "bf16eager", against, times=False)
+                           .rename(columns={f"test_{against}": "test_against"}).assign(against=against)
                            for against in ("fp32", "bf16")])
         eager.to_csv(folder / "precision_eager.csv", index=False)
         print(eager.to_string(index=False))
