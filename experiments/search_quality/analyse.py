@@ -26,7 +26,8 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "peft": "search --exportable peft (mobo, lora space)",
            "warm": "default search (mobo, the expressible baselines first)", "baseline": "hand-designed baseline",
            "user": "AdaLoRA as its user runs it (whole budget)",
-           "asha": "asha (multi-fidelity mobo up to standard, 10 minutes)"}
+           "asha": "asha (multi-fidelity mobo up to standard, the default search's steps)"}
+DEFAULT_SOURCE = "warm"  # the default search (`mobo:start=baselines`), which other strategies are paired with
 
 
 def _result(path: Path) -> dict:
@@ -117,6 +118,9 @@ def user_table(df: pd.DataFrame) -> str:
             fits = pool[pool["peft_params"] <= g["peft_params"].max()] if label == "baseline" else pool
             if len(fits):
                 lines.append(_comparison(source, pick, g, fits))
+        default = ok[(ok["source"] == DEFAULT_SOURCE) & (ok["pick"] == pick)]
+        if source != DEFAULT_SOURCE and len(default):  # another strategy against the default search's picks
+            lines.append(_comparison(source, pick, g, default.assign(pick=f"default search's {pick}")))
     return "\n".join(lines) + "\n"
 
 
@@ -125,9 +129,10 @@ def _comparison(source: str, pick: str, g: pd.DataFrame, fits: pd.DataFrame) -> 
     best = fits.groupby("pick")["test"].mean().idxmax()
     ref = fits[fits["pick"] == best]["test"].tolist()
     diff = g["test"].mean() - sum(ref) / len(ref)
-    size = int(fits[fits["pick"] == best]["peft_params"].iloc[0])
+    sizes = fits[fits["pick"] == best]["peft_params"].astype(int)
+    size = f"{sizes.min():,}" + (f"-{sizes.max():,}" if sizes.nunique() > 1 else "")
     n, p = paired(g, fits[fits["pick"] == best])
-    return (f"| {SOURCES.get(source, source)}, {pick} | {best} ({size:,}) "
+    return (f"| {SOURCES.get(source, source)}, {pick} | {best} ({size}) "
             f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} | {n}, {p:.3f} |")
 
 
