@@ -16,7 +16,7 @@ def _trials(run) -> list[tuple]:
     return list(zip(rows["candidate"], rows["fidelity"], rows["score"], strict=True))
 
 
-@pytest.mark.parametrize("strategy, trials", [("mobo", 5), ("asha", 2)])
+@pytest.mark.parametrize("strategy, trials", [("mobo", 5), ("asha:rungs=3", 2)])  # 9 steps: rungs named
 def test_the_same_seed_gives_the_same_search(tmp_path, monkeypatch, strategy, trials):
     monkeypatch.setenv("AUTOPEFT_CACHE", str(tmp_path / "cache"))
     model, task = tiny_task(tmp_path)

@@ -20,7 +20,7 @@ SCRIPT = """
 import sys
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-search("tweet_sentiment", space=sys.argv[2], strategy="asha", trials=4, out=sys.argv[1], seed=5,
+search("tweet_sentiment", space=sys.argv[2], strategy="asha:rungs=3", trials=4, out=sys.argv[1], seed=5,
        evaluator=SyntheticEvaluator(delay_s=0.3), keep_weights="none")
 """
 
@@ -54,7 +54,7 @@ def _rows(res):
 
 
 def test_asha_record_front_and_counting(tmp_path, small_space):
-    res = search("tweet_sentiment", space=small_space, strategy="asha", trials=3, out=tmp_path / "run",
+    res = search("tweet_sentiment", space=small_space, strategy="asha:rungs=3", trials=3, out=tmp_path / "run",
                  evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
     rows = _rows(res)
     assert set(rows["rung"].dropna().astype(int)) == {0, 1, 2}
@@ -113,11 +113,11 @@ def test_the_gp_over_rungs(tmp_path, small_space, monkeypatch, model, gp):
 
 
 def test_scaled_rung_eval_scores_lower_rungs_on_fewer_examples(tmp_path, small_space):
-    """`asha:eval=scaled`: a lower rung scores on dev examples in proportion to its steps (at least
-    500), the final rung on the search's own; the default (`full`) is the negative control."""
+    """`asha:eval=scaled` (the default): a lower rung scores on dev examples in proportion to its
+    steps (at least 500), the final rung on the search's own; `full` is the negative control."""
     evals = {}
     for mode in ("scaled", "full"):
-        res = search("tweet_sentiment", space=small_space, strategy=f"asha:eval={mode}", trials=2,
+        res = search("tweet_sentiment", space=small_space, strategy=f"asha:rungs=3:eval={mode}", trials=2,
                      out=tmp_path / mode, evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
         evals[mode] = res.info["strategy_info"]["rung_fidelities"]
         rows = _rows(res)
@@ -128,6 +128,26 @@ def test_scaled_rung_eval_scores_lower_rungs_on_fewer_examples(tmp_path, small_s
     with pytest.raises(UserError, match="eval must be one of"):
         search("tweet_sentiment", space=small_space, strategy="asha:eval=half", trials=1, out=tmp_path / "bad",
                evaluator=SyntheticEvaluator(), keep_weights="none")
+
+
+@pytest.mark.parametrize("fidelity, steps", [("quick", [33, 100]), ("standard", [33, 100, 300]), ("smoke", [20])])
+def test_default_rungs_keep_the_bottom_rung_at_30_steps_or_more(fidelity, steps):
+    """Without `rungs=N`, up to three rungs and none under 30 steps (`quick`'s 11-step rung scored
+    the majority class); `rungs=3` keeps the 11-step rung (the negative control); scaled scoring is the default."""
+    import optuna
+
+    from autopeft.backbones import load_config
+    from autopeft.search.strategies.asha import ASHAStrategy
+    from autopeft.search.strategies.base import Context
+    from autopeft.space.loader import bind_space
+
+    bound = bind_space("lora", load_config("minilm"), 2)
+    ctx = Context(bound, bound.max_params(), optuna.create_study(), fidelity, seed=0, chance=0.4)
+    strat = ASHAStrategy(ctx)
+    assert strat.steps == steps and strat.info()["rung_steps"] == steps and strat.rung_eval == "scaled"
+    if fidelity == "quick":
+        assert ASHAStrategy(ctx, rungs=3).steps == [11, 33, 100]
+        assert strat.fidelity_of(0) == "steps=100,eval=660,stop=33" and strat.fidelity_of(1) == "quick"
 
 
 def test_asha_needs_a_fidelity_in_steps(tmp_path, small_space):

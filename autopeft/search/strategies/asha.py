@@ -1,7 +1,8 @@
 """`asha`: many candidates briefly, the promising ones longer (multi-fidelity `mobo`).
 
-The search's fidelity is the final rung; below it are rungs at 1/eta, 1/eta², ... of its steps
-(`quick`, eta 3, 3 rungs: 11, 33 and 100 steps). Every trial is one rung of one candidate: new
+The search's fidelity is the final rung; below it are rungs at 1/eta, 1/eta², ... of its steps:
+`rungs=N` of them, or by default up to three with none under 30 steps (`quick`: 33 and 100 steps;
+`standard`: 33, 100 and 300; `default_rungs` says why). Every trial is one rung of one candidate: new
 candidates start at the bottom, and whenever a slot is free the highest rung with an unclimbed
 member in its top 1/eta promotes it (search/rungs.py: MO-ASHA's ranking, asynchronous). A promoted
 candidate continues from its checkpoint at the rung below (evaluators/checkpoint.py): every rung
@@ -19,11 +20,13 @@ two ways (`asha:model=...`; which serves better is measured in experiments/searc
   Lower rungs' scores are put on the final rung's mean and spread first (BoTorch standardises the
   tasks jointly); with fewer than two final-rung scores it pools every rung in one GP.
 
-A lower rung scores on the final rung's dev examples (`asha:eval=full`, the default as measured),
-or on a share of them in proportion to its steps, at least 500 (`asha:eval=scaled`: the supernet
-proxy's 500). Scoring 2,000 dev tweets took about three quarters of an 11-step rung's CPU time in
-experiments/search_quality's clock runs, so a full-eval bottom rung costs about 40% of a final trial,
-not 11%. Every candidate at a rung is scored on the same examples (a fixed stratified subset).
+A lower rung scores on a share of the final rung's dev examples in proportion to its steps, at
+least 500 (`asha:eval=scaled`, the default; the supernet proxy's 500), or on all of them
+(`asha:eval=full`). Scoring 2,000 dev tweets took about three quarters of an 11-step rung's CPU time
+in experiments/search_quality's clock runs, so a full-eval bottom rung cost about 40% of a final
+trial, not 11%; with two rungs, scaled scoring gained 0.007-0.010 dev hypervolume at 10 CPU-minutes
+on two seeds of three and tied on the third. Every candidate at a rung is scored on the same
+examples (a fixed stratified subset).
 
 Only final-rung trials make the front (their fidelity is the search's). `--trials N` buys the
 training steps of N final-fidelity trials: a rung trial counts its share, the steps it trained over
@@ -52,6 +55,18 @@ MODELS = ("level", "multitask")
 # what a lower rung scores on: the final rung's dev examples, or a share in proportion to its steps
 EVALS = ("full", "scaled")
 RUNG_EVAL_FLOOR = 500  # the fewest dev examples a scaled rung scores on (the supernet proxy's)
+# Without `rungs=N`: up to DEFAULT_RUNGS rungs, none below MIN_RUNG_STEPS steps. At 11 steps (`quick`'s
+# third rung) every candidate scored the majority class (experiments/fidelity_agreement), while at 33
+# a rung added about as much beside the count as at 100; dropping the 11-step rung gained asha 0.013-0.014
+# dev hypervolume at 10 CPU-minutes on every seed (experiments/search_quality, `asha-r2`).
+DEFAULT_RUNGS, MIN_RUNG_STEPS = 3, 30
+
+
+def default_rungs(final_steps: int, eta: int) -> list[int]:
+    """Rung stops for `final_steps` when the user names no `rungs`: up to DEFAULT_RUNGS, each lower
+    rung at MIN_RUNG_STEPS or more (a single rung, plain `mobo` at the final fidelity, if none fits)."""
+    steps = rung_steps(final_steps, eta, DEFAULT_RUNGS)
+    return [s for s in steps[:-1] if s >= MIN_RUNG_STEPS] + steps[-1:]
 
 
 class ASHAStrategy(MOBOStrategy):
@@ -59,19 +74,19 @@ class ASHAStrategy(MOBOStrategy):
 
     name = "asha"
 
-    def __init__(self, ctx: Context, eta: int = 3, rungs: int = 3, model: str = "level", **options: Any):
+    def __init__(self, ctx: Context, eta: int = 3, rungs: int | None = None, model: str = "level", **options: Any):
         if model not in MODELS:
             raise UserError(f"asha: model must be one of {', '.join(MODELS)}, not {model!r}")
-        rung_eval = str(options.pop("eval", "full"))
+        rung_eval = str(options.pop("eval", "scaled"))
         if rung_eval not in EVALS:
             raise UserError(f"asha: eval must be one of {', '.join(EVALS)}, not {rung_eval!r}")
         final = parse_fidelity(ctx.fidelity)
         if final.steps is None or final.stop is not None:
             raise UserError(f"asha needs a fidelity counted in steps (e.g. quick, standard, steps=300), "
                             f"not {ctx.fidelity!r}")
-        self.steps = rung_steps(final.steps, eta, rungs)
+        self.steps = rung_steps(final.steps, eta, rungs) if rungs is not None else default_rungs(final.steps, eta)
         self.final, self.rung_eval = final, rung_eval
-        super().__init__(ctx, eta=eta, rungs=rungs, model=model, **options)
+        super().__init__(ctx, eta=eta, rungs=len(self.steps), model=model, **options)
         self.eta, self.model = eta, model
         self._rungs: list[int] = []  # the rung of each row the GP is fitted on (multitask)
         self.genes: dict[str, dict[str, Any] | None] = {}  # candidate key -> its gene assignment
