@@ -6,7 +6,10 @@ For each config folder (`<machine>/<config>/`) it writes:
 - `baselines.csv`: every baseline that fits, at `quick` (dev and test), as the searches trained;
 - `user_table.md`: per source the mean and spread of the test score, and each search's picks
   against the best retrained baseline at no more parameters (Welch's two-sample t-test over seeds);
-- `fronts.png`: the searches' fronts at `quick` with the baselines and AdaLoRA marked.
+- `fronts.png`: the searches' fronts at `quick` with the baselines and AdaLoRA marked;
+and across configs `<machine>/selection.csv`: how well what a search selects on (its dev score at
+`quick`) ranks the retrained candidates' test scores, against the dev score at `standard` and the
+parameter count, over all of them and over the top half by the `quick` score (where picks are made).
 
     .venv/bin/python experiments/search_quality/analyse.py --machine cpu
 """
@@ -230,16 +233,37 @@ def clock_png(curves: pd.DataFrame, out: Path, title: str) -> None:
         save_png(fig, out)
 
 
+def selection(name: str, df: pd.DataFrame) -> list[dict]:
+    """Spearman rho with the mean retrained test score, per distinct retrained candidate, of its dev
+    score at `quick` (what the search ranked it by), its dev at `standard` and its parameter count."""
+    from scipy.stats import spearmanr
+
+    ok = df[(df["status"] == "ok")].dropna(subset=["quick_dev", "test"])
+    cands = ok.groupby("candidate").agg(quick_dev=("quick_dev", "first"), standard_dev=("dev", "mean"),
+                                        params=("peft_params", "first"), test=("test", "mean"))
+    rows = []
+    top = cands[cands["quick_dev"] >= cands["quick_dev"].median()]
+    for subset, part in (("all", cands), ("top half by quick dev", top)):
+        row = {"config": name, "candidates": subset, "n": len(part)}
+        for col in ("quick_dev", "standard_dev", "params"):
+            rho = float(spearmanr(part[col], part["test"])[0]) if len(part) > 2 else math.nan
+            row[f"rho_{col}_vs_test"] = round(rho, 3)
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="cpu")
     args = ap.parse_args()
+    chosen: list[dict] = []
     for base in sorted(p for p in (HERE / args.machine).iterdir() if (p / "runs").is_dir()):
         df = retrained(base)
         bl = baselines(base)
         if len(df):
             df.to_csv(base / "retrained.csv", index=False)
             (base / "user_table.md").write_text(user_table(df))
+            chosen += selection(base.name, df)
         if len(bl):
             bl.sort_values("peft_params").to_csv(base / "baselines.csv", index=False)
         fronts_png(base, bl, base / "fronts.png")
@@ -252,6 +276,8 @@ def main() -> None:
             clock_png(curves, base / "clock.png", f"{base.name}: strategies at equal time (CPU time of one thread)")
         clocked = curves["strategy"].nunique() if len(curves) else 0
         print(f"{base.name}: {len(df)} retrainings, {len(bl)} baselines, {clocked} strategies on the clock")
+    if chosen:
+        pd.DataFrame(chosen).to_csv(HERE / args.machine / "selection.csv", index=False)
 
 
 if __name__ == "__main__":
