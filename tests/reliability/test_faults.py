@@ -38,7 +38,7 @@ def test_a_full_disk_while_writing_a_checkpoint_means_a_climb_from_the_start(tmp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(weights, "save_checkpoint", full)
-    res = search("tweet_sentiment", space=small_space, strategy="asha", trials=2, out=tmp_path / "run",
+    res = search("tweet_sentiment", space=small_space, strategy="asha:rungs=3", trials=2, out=tmp_path / "run",
                  evaluator=SyntheticEvaluator(), keep_weights="none")
     rows = res.trials[res.trials["kind"] == "search"]
     assert res.info["status"] == "finished" and (rows["state"] == "complete").all()

@@ -174,11 +174,16 @@ def test_kills_during_export_leave_the_old_export_or_none(tmp_path, backbone):
     from tests.helpers.runs import HYBRID, LABELS, make_run
 
     run = make_run(tmp_path, backbone, [(HYBRID, 0.8)])
+    # the kills fall within one export's duration, timed here on this machine: fixed sleeps missed
+    # the export altogether on a fast, idle machine
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", EXPORT, str(run), str(tmp_path / "timed")], check=True)
+    duration = time.monotonic() - start
     out, rng = tmp_path / "out", random.Random(5)
     landed = 0
     for _ in range(6):
         proc = subprocess.Popen([sys.executable, "-c", EXPORT, str(run), str(out)])
-        time.sleep(rng.uniform(0.5, 6.0))
+        time.sleep(rng.uniform(0.1, 0.9) * duration)
         landed += proc.poll() is None
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
