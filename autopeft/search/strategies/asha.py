@@ -11,7 +11,10 @@ so continuing is exactly the longer run planned from the start, and a rung's sco
 the final run had at that step.
 
 New candidates come from `mobo`'s GP over every rung's scores, asked at the final rung, in one of
-two ways (`asha:model=...`; which serves better is measured in experiments/search_quality):
+two ways (`asha:model=...`; experiments/fidelity_agreement measured them offline on 24 candidates'
+rungs: they rank held-out final scores alike, `level`'s predictive spread is calibrated and
+`multitask`'s is overconfident with few final scores, and with 8 or more final scores both rank
+far better than a GP on the final scores alone):
 - `level` (the default): the rung as an input (log steps over log final steps, the first column
   of the encoding); the GP learns how scores rise with steps from candidates that climbed, and
   what a candidate would score at the end from the rest (as BoTorch's multi-fidelity models do);
