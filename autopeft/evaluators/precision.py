@@ -46,6 +46,29 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     return set()
 
 
+# the flags that move a CPU's training speed most: a run's record names those its machine has
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str | None:
+    """The CPU's model name (None where /proc/cpuinfo is not there)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                None)
+
+
+def machine_info(cpuinfo: Path = CPUINFO) -> dict[str, Any]:
+    """What run.json records of the machine: CPU timings (`--clock cpu`) compare only between runs on
+    machines alike (experiments/search_quality measured one 2-3x slower per CPU-second than another)."""
+    import os
+
+    flags = cpu_flags(cpuinfo)
+    return {"cpu": cpu_model(cpuinfo), "cpus": os.cpu_count(), "flags": [f for f in SPEED_FLAGS if f in flags]}
+
+
 def fast_bf16(device: Any, cpuinfo: Path = CPUINFO) -> bool:
     """Whether `device` computes bfloat16 natively (CUDA with bf16 support, or a CPU with the flags)."""
     import torch

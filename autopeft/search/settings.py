@@ -79,6 +79,7 @@ class Settings:
         import optuna
 
         import autopeft
+        from autopeft.evaluators.precision import machine_info
 
         versions: dict[str, str | None] = {"autopeft": autopeft.__version__, "optuna": optuna.__version__,
                                            "python": _py()}
@@ -95,7 +96,7 @@ class Settings:
                 "reference_point": {"score": self.chance, "peft_params": self.budget_params,
                                     "why": "chance score (majority class, 0 for MCC/correlations) and the budget"},
                 "precision": self.precision(), "kernels": self.kernels(), "deviations": self.deviations,
-                "versions": versions}
+                "versions": versions, "machine": machine_info()}
 
     def precision(self) -> dict[str, str]:
         """The precision asked for and what this machine's workers train in (evaluators/precision.py)."""

@@ -177,6 +177,9 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
         save_png(fig, out)
 
 
+REFERENCE_LIMIT_S = 600.0  # run.py's CLOCK_LIMIT on the reference machine
+
+
 def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
     """Hypervolume against time for each clock run (one row per run and time step): the front of the
     final-fidelity trials completed by then; time on the search's clock from its start (CPU time with
@@ -192,7 +195,10 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
         info = json.loads((run / "run.json").read_text())
         if info.get("status") != "finished":
             continue
+        # run.py scales the limit by the machine's speed (CLOCK_REFERENCE_S): its time goes back on the
+        # reference machine's scale, where every limit is 10 minutes
         limit = parse_duration(info["settings"]["time_limit"])
+        scale = limit / REFERENCE_LIMIT_S
         start = pd.Timestamp(info["started"])
         tl = pd.read_csv(run / "timeline.csv")
         tl = tl[(tl["kind"] == "search") & (tl["state"] == "complete")]
@@ -205,9 +211,10 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
         else:  # runs from before --clock: wall time since run.json's start
             done = trials.merge(tl[["trial", "complete"]], on="trial")
             done["t"] = (pd.to_datetime(done["complete"]) - start).dt.total_seconds()
+        done["t"] = done["t"] / scale
         strategy, seed = run.name.rsplit("-s", 1)
         ref, budget = info["reference_point"]["score"], info["budget"]["peft_params"]
-        for t in [step_s * i for i in range(int(limit // step_s) + 1)]:
+        for t in [step_s * i for i in range(int(REFERENCE_LIMIT_S // step_s) + 1)]:
             now = done[done["t"] <= t]
             hv = hypervolume(now["score"], now["peft_params"], ref, budget) if len(now) else 0.0
             rows.append({"strategy": strategy, "seed": int(seed), "t_s": t, "trials": len(now), "hypervolume": hv})
@@ -227,7 +234,7 @@ def clock_png(curves: pd.DataFrame, out: Path, title: str) -> None:
             colour = RUN_COLOURS[i % len(RUN_COLOURS)]
             ax.plot(agg.index / 60, agg["mean"], color=colour, label=f"{strategy} ({n} seeds)")
             ax.fill_between(agg.index / 60, agg["min"], agg["max"], color=colour, alpha=0.15)
-        ax.set_xlabel("CPU time of one thread (minutes, the strategy's own time included)")
+        ax.set_xlabel("CPU time of one thread on the reference machine (minutes, the strategy's own time included)")
         ax.set_ylabel("hypervolume (dev score at quick)")
         ax.set_title(title)
         ax.legend(loc="lower right")

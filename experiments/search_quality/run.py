@@ -22,6 +22,8 @@ from pathlib import Path
 
 from steps import CLI, Step, _alive, finished, run_step, write_timeline  # noqa: I001 (this folder's module)
 
+from autopeft.search.settings import parse_duration
+
 HERE = Path(__file__).resolve().parent
 SEARCH_SEEDS = (0, 1, 2)
 RETRAIN_SEEDS = (100, 101, 102)  # fresh seeds: no search trained with them
@@ -75,6 +77,15 @@ CLOCK_CONFIG = "tweets-0.5"
 CLOCK_STRATEGIES = ("random", "mobo", "warm", "auto", "autopeft-paper", "noah-paper", "adalora", "asha", "asha-r2",
                     "asha-r2e")
 CLOCK_LIMIT = "10m"
+# Machines of this kind differ: the same `lora-r8` trial at `quick` took 87-91 CPU-seconds on the
+# machine the first clock seeds ran on and 2-3x that on a later AVX2-only one, so an equal CPU limit
+# is not equal work across sessions. A runner first times that trial on its machine (`warm`'s first
+# trial, one thread, fp32) and scales the limit by its time over CLOCK_REFERENCE_S, the mean of the
+# three `warm` seeds' first trials on the first machine (clock/warm-s*/timeline.csv); analyse.py
+# puts each run's time back on the reference machine's scale (run.json's time limit over 10 minutes).
+# One number per machine: work that speeds up differently (the supernet's) is only approximately
+# rescaled, so seeds compare best within one machine (run.json's `machine` names it).
+CLOCK_REFERENCE_S = 89.2
 # mobo as the clock's first runs measured it (the max-min start, the default then), and `warm`, the
 # default search since (baselines first: asha starts from the baselines too, so this is the mobo it
 # must beat); asha at the same final fidelity as the others (`quick`), so that the fronts'
@@ -89,6 +100,7 @@ CLOCK_OPTIONS = {"mobo": ["mobo:start=maxmin"], "warm": ["mobo:start=baselines"]
 VARIANTS = [label for label, _ in SEARCHES]  # --variants: the searches this runner starts
 STARTED_SEEDS = SEARCH_SEEDS  # --seeds: the search seeds this runner starts (each keeps its retraining seed)
 CLOCK_STARTED = CLOCK_STRATEGIES  # --clock-strategies: the clock's strategies this runner starts
+CLOCK_CALIBRATION: Path | None = None  # this runner's calibration run (clock_calibration)
 
 
 def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SEARCH_SEEDS) -> list[Step]:
@@ -101,10 +113,43 @@ def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SE
     return out
 
 
+def clock_calibration(cfg: Config, base: Path) -> float | None:
+    """This machine's CPU-seconds for the reference trial (CLOCK_REFERENCE_S's `lora-r8` at `quick`),
+    timed once per runner process into `clock/calibration/<UTC time>/` (kept: the record of the
+    scale); None while it has not run (a dry run)."""
+    global CLOCK_CALIBRATION
+    if CLOCK_CALIBRATION is None:
+        CLOCK_CALIBRATION = base / "clock" / "calibration" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    run = CLOCK_CALIBRATION
+    timeline = run / "timeline.csv"
+    if not timeline.is_file():
+        return None
+    import pandas as pd
+
+    tl = pd.read_csv(timeline)
+    return float(tl[(tl["kind"] == "search") & (tl["trial"].astype(str) == "0")]["elapsed_s"].iloc[0])
+
+
+def calibration_step(cfg: Config, base: Path) -> Step:
+    """`warm`'s first trial alone (the fitting baselines start with `lora-r8`), on the CPU clock."""
+    clock_calibration(cfg, base)
+    assert CLOCK_CALIBRATION is not None
+    cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", "0", "--strategy",
+           *CLOCK_OPTIONS["warm"], "--trials", "1", "--clock", "cpu", "--no-test-scores",
+           "--out", str(CLOCK_CALIBRATION), *PRECISION]
+    return Step("clock calibration (the reference trial)", cmd, CLOCK_CALIBRATION / "timeline.csv",
+                fresh_dir=CLOCK_CALIBRATION)
+
+
 def clock_steps(cfg: Config, base: Path) -> list[Step]:
     """Each strategy, 3 seeds, stopped at the same limit of CPU time (`--clock cpu`, one thread): the
-    wall time each would take alone on a core, however busy the shared machine is. A run stopped
-    part-way starts again from scratch (a resumed search would restart its clock)."""
+    wall time each would take alone on a core, however busy the shared machine is, scaled by this
+    machine's speed (CLOCK_REFERENCE_S). A run stopped part-way starts again from scratch (a resumed
+    search would restart its clock)."""
+    reference = clock_calibration(cfg, base)
+    if reference is None:
+        return [calibration_step(cfg, base)]
+    limit = f"{round(parse_duration(CLOCK_LIMIT) * reference / CLOCK_REFERENCE_S)}s"
     out = []
     for seed in SEARCH_SEEDS:
         for strategy in (s for s in CLOCK_STRATEGIES if s in CLOCK_STARTED):
@@ -112,7 +157,7 @@ def clock_steps(cfg: Config, base: Path) -> list[Step]:
             option = CLOCK_OPTIONS.get(strategy, [strategy])
             # no test scores: the clock compares fronts on dev over time (the first runs scored test too)
             cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--strategy", *option,
-                   "--time-limit", CLOCK_LIMIT, "--clock", "cpu", "--no-test-scores", "--out", str(run), *PRECISION]
+                   "--time-limit", limit, "--clock", "cpu", "--no-test-scores", "--out", str(run), *PRECISION]
             out.append(Step(f"clock {strategy} seed {seed}", cmd, run / "run.json", fresh_dir=run))
     return out
 
@@ -260,6 +305,11 @@ def main() -> None:
     for run in (HERE / args.machine).glob("*/*/*-s*"):  # a runner stopped between a search and its timeline
         if (run / "study.db").is_file() and not (run / "timeline.csv").is_file() and finished(run):
             write_timeline(run)
+    if (CLOCK_CONFIG, "clock") in plan and not args.dry_run:  # the clock's limit needs this machine's speed
+        base = HERE / args.machine / CLOCK_CONFIG
+        step = calibration_step(CONFIGS[CLOCK_CONFIG], base)
+        if not step.done():
+            run_step(step, base / "log")
     while True:
         ran = 0
         for name, phase in plan:

@@ -11,6 +11,7 @@ from autopeft.evaluators.precision import (
     attention_for,
     cpu_flags,
     fast_bf16,
+    machine_info,
     precision_autocast,
     resolve_precision,
     use_attention,
@@ -44,6 +45,15 @@ def test_auto_keeps_fp32_on_a_quantized_backbone(tmp_path, quantize):
 
 def test_cpu_flags_without_cpuinfo(tmp_path):
     assert cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.parametrize("cpuinfo, flags", [(AVX512_BF16, ["avx2", "avx512f", "avx512_bf16"]), (AVX2_ONLY, ["avx2"])])
+def test_the_machine_record_names_the_cpu_and_its_speed_flags(tmp_path, cpuinfo, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo.replace("flags", "model name\t: Some CPU 9000\nflags"))
+    info = machine_info(path)
+    assert info["cpu"] == "Some CPU 9000" and info["flags"] == flags and info["cpus"] >= 1
+    assert machine_info(tmp_path / "missing")["cpu"] is None and machine_info(tmp_path / "missing")["flags"] == []
 
 
 def test_unknown_precision_is_one_line():
