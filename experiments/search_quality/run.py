@@ -113,7 +113,7 @@ def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SE
     return out
 
 
-def clock_calibration(cfg: Config, base: Path) -> float | None:
+def clock_calibration(base: Path) -> float | None:
     """This machine's CPU-seconds for the reference trial (CLOCK_REFERENCE_S's `lora-r8` at `quick`),
     timed once per runner process into `clock/calibration/<UTC time>/` (kept: the record of the
     scale); None while it has not run (a dry run)."""
@@ -132,7 +132,7 @@ def clock_calibration(cfg: Config, base: Path) -> float | None:
 
 def calibration_step(cfg: Config, base: Path) -> Step:
     """`warm`'s first trial alone (the fitting baselines start with `lora-r8`), on the CPU clock."""
-    clock_calibration(cfg, base)
+    clock_calibration(base)
     assert CLOCK_CALIBRATION is not None
     cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", "0", "--strategy",
            *CLOCK_OPTIONS["warm"], "--trials", "1", "--clock", "cpu", "--no-test-scores",
@@ -141,15 +141,19 @@ def calibration_step(cfg: Config, base: Path) -> Step:
                 fresh_dir=CLOCK_CALIBRATION)
 
 
-def clock_steps(cfg: Config, base: Path) -> list[Step]:
-    """Each strategy, 3 seeds, stopped at the same limit of CPU time (`--clock cpu`, one thread): the
-    wall time each would take alone on a core, however busy the shared machine is, scaled by this
-    machine's speed (CLOCK_REFERENCE_S). A run stopped part-way starts again from scratch (a resumed
-    search would restart its clock)."""
-    reference = clock_calibration(cfg, base)
+def clock_phase(cfg: Config, base: Path) -> list[Step]:
+    """The clock's runs at this machine's limit, once the calibration has timed it."""
+    reference = clock_calibration(base)
     if reference is None:
         return [calibration_step(cfg, base)]
-    limit = f"{round(parse_duration(CLOCK_LIMIT) * reference / CLOCK_REFERENCE_S)}s"
+    return clock_steps(cfg, base, f"{round(parse_duration(CLOCK_LIMIT) * reference / CLOCK_REFERENCE_S)}s")
+
+
+def clock_steps(cfg: Config, base: Path, limit: str) -> list[Step]:
+    """Each strategy, 3 seeds, stopped at the same limit of CPU time (`--clock cpu`, one thread): the
+    wall time each would take alone on a core, however busy the shared machine is, scaled by this
+    machine's speed (CLOCK_REFERENCE_S, `clock_phase`). A run stopped part-way starts again from
+    scratch (a resumed search would restart its clock)."""
     out = []
     for seed in SEARCH_SEEDS:
         for strategy in (s for s in CLOCK_STRATEGIES if s in CLOCK_STARTED):
@@ -275,7 +279,7 @@ def _threads() -> list[str]:
     return ["--threads", str(TRAIN_THREADS)] if TRAIN_THREADS else []
 
 
-PHASES = {"searches": queue, "retrain": retrain_steps, "clock": clock_steps}
+PHASES = {"searches": queue, "retrain": retrain_steps, "clock": clock_phase}
 
 
 def main() -> None:
@@ -306,9 +310,9 @@ def main() -> None:
         if (run / "study.db").is_file() and not (run / "timeline.csv").is_file() and finished(run):
             write_timeline(run)
     if (CLOCK_CONFIG, "clock") in plan and not args.dry_run:  # the clock's limit needs this machine's speed
-        base = HERE / args.machine / CLOCK_CONFIG
-        step = calibration_step(CONFIGS[CLOCK_CONFIG], base)
-        if not step.done():
+        cfg, base = CONFIGS[CLOCK_CONFIG], HERE / args.machine / CLOCK_CONFIG
+        step = calibration_step(cfg, base)
+        if any(not s.done() for s in clock_steps(cfg, base, CLOCK_LIMIT)) and not step.done():
             run_step(step, base / "log")
     while True:
         ran = 0
