@@ -30,7 +30,8 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "warm": "default search (mobo, the expressible baselines first)", "baseline": "hand-designed baseline",
            "user": "AdaLoRA as its user runs it (whole budget)",
            "asha": "asha (multi-fidelity mobo up to standard, the default search's steps)",
-           "asha2": "asha, 2 rungs (100 steps, the top third confirmed at 300), the default search's steps"}
+           "asha2": "asha, 2 rungs (100 steps, the top third confirmed at 300), the default search's steps",
+           "asha2s": "asha2 with the top third by dev score confirmed (promote=score), the default search's steps"}
 DEFAULT_SOURCE = "warm"  # the default search (`mobo:start=baselines`), which other strategies are paired with
 
 

@@ -12,7 +12,7 @@ import pytest
 from autopeft.errors import UserError
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
-from autopeft.search.rungs import RungResult, mo_order, promotable, rung_steps
+from autopeft.search.rungs import RungResult, mo_order, promotable, rung_steps, score_order
 from tests.helpers.data import completed_trials
 from tests.helpers.kill import run_and_kill
 
@@ -47,6 +47,20 @@ def test_mo_order_ranks_fronts_then_hypervolume_contribution():
     assert len(first) == 1 and first[0] in (a, b)
     assert promotable([a, b, c, d], {first[0].key}, 3, 0.5, 20_000) == []
     assert promotable([a, b], set(), 3, 0.5, 20_000) == []  # a rung of 2 promotes nobody yet
+
+
+def test_score_order_promotes_the_best_score_where_mo_asha_prefers_the_small():
+    """`promote=score`: the top score climbs first, whatever its size; MO-ASHA's order (the negative
+    control) takes the small candidate whose hypervolume contribution is larger."""
+    big = RungResult("big", 0, 0.728, 73_728)     # the best score, a large candidate
+    small = RungResult("small", 1, 0.70, 384)     # a fair score at a tiny size
+    mid = RungResult("mid", 2, 0.65, 20_000)
+    assert mo_order([big, small, mid], ref_score=0.5, budget=113_566)[0] == small
+    assert score_order([mid, small, big]) == [big, small, mid]
+    assert promotable([big, small, mid], set(), 3, 0.5, 113_566, order="score") == [big]
+    assert promotable([big, small, mid], set(), 3, 0.5, 113_566) == [small]
+    tie = RungResult("tie", 3, 0.728, 1_000)  # an equal score: the smaller first
+    assert score_order([big, tie])[0] == tie
 
 
 def _rows(res):
@@ -127,6 +141,26 @@ def test_scaled_rung_eval_scores_lower_rungs_on_fewer_examples(tmp_path, small_s
     assert evals["full"] == ["steps=100,eval=2000,stop=11", "steps=100,eval=2000,stop=33", "quick"]
     with pytest.raises(UserError, match="eval must be one of"):
         search("tweet_sentiment", space=small_space, strategy="asha:eval=half", trials=1, out=tmp_path / "bad",
+               evaluator=SyntheticEvaluator(), keep_weights="none")
+
+
+def test_promote_score_climbs_the_best_unclimbed_score(tmp_path, small_space):
+    """`asha:promote=score` in a search: each climb continues the best-scoring bottom-rung trial that
+    had finished and not climbed when it was opened (one worker: trials run in number order)."""
+    res = search("tweet_sentiment", space=small_space, strategy="asha:rungs=2:promote=score", trials=3,
+                 out=tmp_path / "run", evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
+    assert res.info["strategy_info"]["promote"] == "score"
+    rows = _rows(res).sort_values("trial")
+    climbs = rows[rows["continues"].notna()]
+    assert len(climbs) >= 2
+    climbed: set[int] = set()
+    for _, climb in climbs.iterrows():
+        bottom = rows[(rows["rung"] == 0) & (rows["trial"] < climb["trial"]) & (rows["state"] == "complete")
+                      & ~rows["trial"].isin(climbed)]
+        assert int(climb["continues"]) == int(bottom.loc[bottom["score"].idxmax(), "trial"])
+        climbed.add(int(climb["continues"]))
+    with pytest.raises(UserError, match="promote must be one of"):
+        search("tweet_sentiment", space=small_space, strategy="asha:promote=best", trials=1, out=tmp_path / "bad",
                evaluator=SyntheticEvaluator(), keep_weights="none")
 
 

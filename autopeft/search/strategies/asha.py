@@ -31,6 +31,10 @@ trial, not 11%; with two rungs, scaled scoring gained 0.007-0.010 dev hypervolum
 on two seeds of three and tied on the third. Every candidate at a rung is scored on the same
 examples (a fixed stratified subset).
 
+A rung's top 1/eta climbs in MO-ASHA's order (`asha:promote=front`, the default: the front's
+spread) or by score alone (`promote=score`: the best score is what a user who takes the best
+within the budget picks by; rungs.py says why).
+
 Only final-rung trials make the front (their fidelity is the search's). `--trials N` buys the
 training steps of N final-fidelity trials: a rung trial counts its share, the steps it trained over
 the final steps (its `cost`), so `asha` and `mobo` with the same `--trials` spend the same steps.
@@ -49,7 +53,7 @@ from autopeft.errors import UserError
 from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.methods.candidate import Candidate
 from autopeft.search.record import Observation
-from autopeft.search.rungs import RungResult, promotable, rung_steps
+from autopeft.search.rungs import ORDERS, RungResult, promotable, rung_steps
 from autopeft.search.strategies.base import Context, Proposal
 from autopeft.search.strategies.mobo import MOBOStrategy, ScoredObs
 
@@ -83,12 +87,15 @@ class ASHAStrategy(MOBOStrategy):
         rung_eval = str(options.pop("eval", "scaled"))
         if rung_eval not in EVALS:
             raise UserError(f"asha: eval must be one of {', '.join(EVALS)}, not {rung_eval!r}")
+        promote = str(options.pop("promote", "front"))
+        if promote not in ORDERS:
+            raise UserError(f"asha: promote must be one of {', '.join(ORDERS)}, not {promote!r}")
         final = parse_fidelity(ctx.fidelity)
         if final.steps is None or final.stop is not None:
             raise UserError(f"asha needs a fidelity counted in steps (e.g. quick, standard, steps=300), "
                             f"not {ctx.fidelity!r}")
         self.steps = rung_steps(final.steps, eta, rungs) if rungs is not None else default_rungs(final.steps, eta)
-        self.final, self.rung_eval = final, rung_eval
+        self.final, self.rung_eval, self.promote = final, rung_eval, promote
         super().__init__(ctx, eta=eta, rungs=len(self.steps), model=model, **options)
         self.eta, self.model = eta, model
         self._rungs: list[int] = []  # the rung of each row the GP is fitted on (multitask)
@@ -124,7 +131,7 @@ class ASHAStrategy(MOBOStrategy):
     def _promotion(self) -> Proposal | None:
         for rung in range(len(self.steps) - 2, -1, -1):
             ready = promotable(self._results(rung), self._reached(rung + 1), self.eta,
-                               self.ctx.chance, self.ctx.budget)
+                               self.ctx.chance, self.ctx.budget, self.promote)
             if ready:
                 best = ready[0]
                 cand = next(o.candidate for o in self.history if o.number == best.trial)
@@ -234,6 +241,6 @@ class ASHAStrategy(MOBOStrategy):
     def info(self) -> dict[str, Any]:
         """Settings for run.json: the rungs and how they count."""
         return super().info() | {"rung_steps": self.steps, "eta": self.eta, "model": self.model,
-                                 "eval": self.rung_eval,
+                                 "eval": self.rung_eval, "promote": self.promote,
                                  "rung_fidelities": [self.fidelity_of(r) for r in range(len(self.steps))],
                                  "trials_count": "final-fidelity steps: a rung trial counts its steps / final steps"}
