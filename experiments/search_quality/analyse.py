@@ -222,6 +222,31 @@ def clock_curves(base: Path, step_s: float = 10.0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def clock_machines(clock: Path) -> pd.DataFrame:
+    """Each clock run's machine and pace (one row per run, the calibration runs included): the CPU
+    seconds of its first trial (`warm`'s and the calibration's: `lora-r8` at `quick`, run.py's
+    CLOCK_REFERENCE_S is the mean of the first three `warm` seeds') and its median per trial (from the
+    search's own clock, timeline.csv's `elapsed_s`; a supernet's start counts in its first trial)."""
+    rows = []
+    for run in sorted([*clock.glob("*-s*"), *clock.glob("calibration/*")]):
+        if not (run / "timeline.csv").is_file() or not (run / "run.json").is_file():
+            continue
+        info = json.loads((run / "run.json").read_text())
+        tl = pd.read_csv(run / "timeline.csv")
+        tl = tl[(tl["kind"] == "search") & (tl["state"] == "complete")]
+        if "elapsed_s" not in tl or tl["elapsed_s"].isna().any() or not len(tl):
+            continue  # a wall-clock run: no CPU pace
+        elapsed = tl["elapsed_s"].sort_values().reset_index(drop=True)
+        per_trial = elapsed.diff().fillna(elapsed.iloc[0])
+        machine = info.get("machine") or {}
+        rows.append({"run": str(run.relative_to(clock)), "machine": machine.get("cpu", "not recorded"),
+                     "speed_flags": " ".join(machine.get("flags", [])) if machine else "",
+                     "time_limit": info["settings"].get("time_limit"), "trials": len(tl),
+                     "first_trial_cpu_s": round(float(elapsed.iloc[0]), 1),
+                     "median_trial_cpu_s": round(float(per_trial.median()), 1)})
+    return pd.DataFrame(rows)
+
+
 def clock_png(curves: pd.DataFrame, out: Path, title: str) -> None:
     """Mean hypervolume against time per strategy, the band from the lowest to the highest seed."""
     from autopeft.report.style import RUN_COLOURS, new_figure, save_png, style
@@ -283,10 +308,14 @@ def main() -> None:
             last.groupby("strategy")["hypervolume"].agg(["mean", "std", "min", "max", "count"]).round(4).to_csv(
                 base / "clock_summary.csv")
             clock_png(curves, base / "clock.png", f"{base.name}: strategies at equal time (CPU time of one thread)")
+            clock_machines(base / "clock").to_csv(base / "clock_machines.csv", index=False)
         clocked = curves["strategy"].nunique() if len(curves) else 0
         print(f"{base.name}: {len(df)} retrainings, {len(bl)} baselines, {clocked} strategies on the clock")
     if chosen:
         pd.DataFrame(chosen).to_csv(HERE / args.machine / "selection.csv", index=False)
+    archived = HERE.parent / "archive" / "search_quality_clock_other_machines"
+    if archived.is_dir() and args.machine == "cpu":  # the archive README's paces, from the same function
+        clock_machines(archived).to_csv(archived / "clock_machines.csv", index=False)
 
 
 if __name__ == "__main__":
