@@ -88,7 +88,7 @@ class SupernetTrainer:
 
     def __init__(self, model: torch.nn.Module, task: EncodedTask, space: BoundSpace, budget: int | None,
                  plan: SupernetPlan = SupernetPlan(), seed: int = 0, device: Any = "cpu",
-                 checkpoint_dir: Path | None = None, kernels: str = "plain"):
+                 checkpoint_dir: Path | None = None, kernels: str = "plain", attention: str = "auto"):
         from autopeft.methods.kernels.fuse import fuse
 
         self.model, self.task, self.space, self.budget = model, task, space, budget
@@ -96,10 +96,11 @@ class SupernetTrainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         seed_everything(seed)
         reset_head(model)
-        # the attention kernel of its training precision (eager under bf16 on the CPU), chosen before
-        # the supernet routes attention through the prefix-aware function of the same kernel
+        # the attention kernel of its training precision (eager under bf16 on the CPU) or the one the
+        # user asked for (`--attention`, as every trial honours it), chosen before the supernet routes
+        # attention through the prefix-aware function of the same kernel
         self._backbone_attention = attention_of(model)
-        self.attention = use_attention(model, supernet_precision(device, plan.train_dtype), device)
+        self.attention = use_attention(model, supernet_precision(device, plan.train_dtype), device, attention)
         self.net = Supernet(model, space)
         # `kernels` (resolved: plain, fused or triton) as a standalone trial computes its branches;
         # the fused hooks read each module's active size, so one fused supernet serves every

@@ -94,7 +94,8 @@ class SupernetProxy:
             self.worker.model, self.worker.task, space, budget,
             SupernetPlan(steps=plan.steps, eval=plan.eval, batch=plan.batch, sampling=plan.sampling,
                          head_lr=worker_spec.head_lr),
-            seed=seed, device=self.worker.device, checkpoint_dir=checkpoint_dir, kernels=self.worker.kernels)
+            seed=seed, device=self.worker.device, checkpoint_dir=checkpoint_dir, kernels=self.worker.kernels,
+            attention=worker_spec.attention)
 
     @property
     def steps_done(self) -> int:

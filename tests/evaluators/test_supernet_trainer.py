@@ -122,18 +122,39 @@ def test_fused_supernet_trains_as_the_plain_one(worker):
     assert not any(len(m._forward_hooks) for m in worker.model.modules())  # close() removed the fused hooks
 
 
-@pytest.mark.parametrize("precision, kernel", [("bf16", "eager"), ("fp32", "sdpa")])
-def test_supernet_attention_follows_its_training_precision(worker, monkeypatch, precision, kernel):
+@pytest.mark.parametrize("precision, requested, kernel", [("bf16", "auto", "eager"), ("fp32", "auto", "sdpa"),
+                                                       ("bf16", "sdpa", "sdpa"), ("fp32", "eager", "eager")])
+def test_supernet_attention_follows_its_training_precision(worker, monkeypatch, precision, requested, kernel):
     """Under bf16 on the CPU the supernet trains on eager attention, as a trial does (SDPA's bf16
-    backward is the slow one there); close() gives the worker its backbone's kernel back."""
+    backward is the slow one there), unless `--attention` names a kernel, which it then runs as every
+    trial does; close() gives the worker its backbone's kernel back."""
     import autopeft.evaluators.supernet as sn
 
     monkeypatch.setattr(sn, "supernet_precision", lambda device, dtype: precision)  # both branches, any CPU
     before = worker.model.config._attn_implementation
-    trainer = SupernetTrainer(worker.model, worker.task, _space(worker), budget=4000, plan=PLAN, seed=3)
+    trainer = SupernetTrainer(worker.model, worker.task, _space(worker), budget=4000, plan=PLAN, seed=3,
+                              attention=requested)
     try:
         assert trainer.attention == kernel
         trainer.train(2)
     finally:
         trainer.close()
     assert worker.model.config._attn_implementation == before == "sdpa"
+
+
+def test_supernet_proxy_runs_the_attention_the_user_asked_for(tiny_bert, sentiment_rows_600, tmp_path, monkeypatch):
+    """`--attention sdpa` reaches the supernet of `auto`/`noah-paper` (it once kept eager under bf16
+    whatever the user asked); `auto` is the negative control, eager under bf16 on the CPU."""
+    import autopeft.evaluators.supernet as sn
+    from autopeft.search.proxy import ProxyPlan, SupernetProxy
+
+    monkeypatch.setattr(sn, "supernet_precision", lambda device, dtype: "bf16")  # any CPU
+    for requested, kernel in (("sdpa", "sdpa"), ("auto", "eager")):
+        spec = WorkerSpec(task_ref(str(sentiment_rows_600)), model=tiny_bert, max_length=32, threads=1,
+                          attention=requested)
+        proxy = SupernetProxy(spec, _space(Worker(spec)), 4000, ProxyPlan(steps=2, eval=50, batch=8), seed=0,
+                              checkpoint_dir=tmp_path / requested)
+        try:
+            assert proxy.trainer.attention == kernel
+        finally:
+            proxy.close()
