@@ -273,8 +273,9 @@ class AdaLoRARun:
 def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelity: Any, seed: int = 0,
                             device: Any = "cpu", split: str = "dev", report_splits: tuple[str, ...] = (),
                             keep_state: bool = False, head_lr: float | None = None, pad_to: int | None = None,
-                            group_by_length: bool = True, progress: Any = None) -> Any:
-    """Run AdaLoRA at `fidelity`, then score the LoRA candidate it found (the result's `candidate`).
+                            group_by_length: bool = True, progress: Any = None, precision: str = "fp32") -> Any:
+    """Run AdaLoRA at `fidelity`, then score the LoRA candidate it found (the result's `candidate`),
+    trained and scored in `precision` as every other trial of the search (bf16: autocast, fp32 weights).
 
     Like `trainer.train_and_score`, a failure comes back as a `failed` result, never raised."""
     from autopeft.evaluators import trainer as tr
@@ -286,7 +287,7 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
 
     start = time.perf_counter()
     result = EvalResult(status=FAILED, metric=task.spec.metric, split=split, seed=seed, fidelity=fidelity.label(),
-                        candidate="", attention=attention_of(model))
+                        candidate="", attention=attention_of(model), precision=precision)
     attached = run = None
     memory = PeakMemory(device)
     try:
@@ -297,7 +298,7 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
             run = AdaLoRARun(model, recipe, total, recipe.lr or METHODS["lora"].default_lr, head_lr or HEAD_LR)
             run.peft.to(device)
             tr.train_loop(run.peft, task, run.optimizer, fidelity, seed, device, pad_to, group_by_length, result,
-                          progress, after_step=run.after_step)
+                          progress, after_step=run.after_step, precision=precision)
             cand = run.candidate_from()
             result.candidate = cand.to_json()
             if cand.is_empty():
@@ -310,7 +311,7 @@ def train_and_score_adalora(model: nn.Module, task: Any, recipe: Recipe, fidelit
             extra = {"adalora_trimmed_ranks": float(run.trimmed),
                      "adalora_conversion_diff": _conversion_diff(run, model, task, device)}
             tr.score_trained(result, model, task, attached, fidelity, split, report_splits, keep_state, device,
-                             extra)
+                             extra, precision)
     except UserError as exc:
         result.reason = str(exc)
     except Exception as exc:  # a candidate's failure must never stop a search

@@ -120,7 +120,7 @@ class Worker:
         pad_to = None if self.spec.dynamic_padding else self.spec.max_length
         result = train_and_score_adalora(self.model, self.task, recipe, job.fidelity, job.seed, self.device,
                                          job.split, job.report_splits, job.keep_state, self.spec.head_lr, pad_to,
-                                         self.spec.group_by_length, progress)
+                                         self.spec.group_by_length, progress, self.precision)
         result.quantize = self.spec.quantize or "fp32"  # peft's AdaLoRA ran on a copy of this backbone
         return result
 

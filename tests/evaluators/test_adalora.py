@@ -96,3 +96,23 @@ def test_a_recipe_failure_is_a_failed_result(worker):
     assert not r.ok and "more than" in r.reason
     r = worker.evaluate(Job("", FID, recipe='{"method": "adalora"}'))
     assert not r.ok and r.reason.startswith("bad recipe")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_adalora_trains_and_scores_in_the_workers_precision(tiny_bert, tmp_path, monkeypatch, precision):
+    """An AdaLoRA trial runs in the precision every other trial of its search runs in (it once
+    trained in fp32 whatever `--precision` said); fp32 is the negative control. Its allocation is
+    still an exact LoRA copy of peft's model."""
+    import autopeft.evaluators.precision as prec
+    from tests.helpers.data import sentiment_rows, write_csv
+
+    asked = []
+    real = prec.precision_autocast
+    monkeypatch.setattr(prec, "precision_autocast", lambda p, device: asked.append(p) or real(p, device))
+    path = write_csv(tmp_path / "s.csv", ["text", "label"], sentiment_rows(200))
+    w = Worker(WorkerSpec(task_ref(str(path)), model=tiny_bert, max_length=32, threads=1, head_lr=LR,
+                          precision=precision))
+    r = _run(w, 2000)
+    assert r.ok, r.reason
+    assert r.precision == precision and asked and set(asked) == {precision}
+    assert r.metrics["adalora_conversion_diff"] < 1e-4
