@@ -46,7 +46,9 @@ def retrained(base: Path) -> pd.DataFrame:
         r = _result(path)
         label = path.parent.name
         if label.startswith("baseline-"):
-            source, pick, seed, trial, quick = "baseline", label.removeprefix("baseline-"), None, None, None
+            source, pick, seed, trial = "baseline", label.removeprefix("baseline-"), None, None
+            at_quick = base / "runs" / "baselines" / pick / "result.json"  # its own run at the searches' fidelity
+            quick = _result(at_quick).get("score") if at_quick.is_file() else None
         elif label.startswith("user-"):
             source, pick, seed, trial, quick = "user", label.removeprefix("user-"), None, None, None
         else:
@@ -62,12 +64,13 @@ def retrained(base: Path) -> pd.DataFrame:
 
 
 def _search_row(run: Path, result: dict, pick: str) -> tuple[int | None, float | None]:
-    """The pick's trial number and its dev score in the search (from the run's front)."""
+    """The pick's trial number and its dev score at `quick` in the search (from the run's front; None
+    for a search whose front is at another fidelity: asha's, at `standard`)."""
     from autopeft.export import rundir
 
     r = rundir.read_run(run)
     row = rundir.best(r) if pick == "best" else rundir.knee(r)
-    return int(row["trial"]), float(row["score"])
+    return int(row["trial"]), float(row["score"]) if _fidelity(run) == "quick" else None
 
 
 def baselines(base: Path) -> pd.DataFrame:
@@ -141,8 +144,13 @@ def _comparison(source: str, pick: str, g: pd.DataFrame, fits: pd.DataFrame) -> 
             f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} | {n}, {p:.3f} |")
 
 
+def _fidelity(run: Path) -> str | None:
+    return json.loads((run / "run.json").read_text()).get("fidelity") if (run / "run.json").is_file() else None
+
+
 def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
-    """The searches' fronts (dev at quick) with the baselines at quick and AdaLoRA's points."""
+    """The searches' fronts (dev at quick) with the baselines at quick and AdaLoRA's points (the
+    searches at `quick`; asha's fronts are at `standard`, a different axis)."""
     from autopeft.report.style import RUN_COLOURS, new_figure, save_png, style
 
     with style():
@@ -152,18 +160,19 @@ def fronts_png(base: Path, bl: pd.DataFrame, out: Path) -> None:
             if label == "baseline":
                 continue
             for run in sorted((base / "runs").glob(f"{label}-s*")):
-                if not (run / "front.csv").is_file():
-                    continue
+                if not (run / "front.csv").is_file() or _fidelity(run) != "quick":
+                    continue  # the multi-fidelity searches' fronts are at `standard`: not on this axis
+                colour = RUN_COLOURS[i % len(RUN_COLOURS)]
                 f = pd.read_csv(run / "front.csv").sort_values("peft_params")
-                ax.step(f["peft_params"], f["score"], where="post", color=RUN_COLOURS[i], alpha=0.7,
+                ax.step(f["peft_params"], f["score"], where="post", color=colour, alpha=0.7,
                         label=SOURCES[label] if run.name.endswith("s0") else None)
-                ax.scatter(f["peft_params"], f["score"], color=RUN_COLOURS[i], s=14)
+                ax.scatter(f["peft_params"], f["score"], color=colour, s=14)
                 t = pd.read_csv(run / "trials.csv")
                 # AdaLoRA's own runs, apart from the plain-LoRA retrains of their allocations
                 if "recipe" in t and t["recipe"].astype(str).str.contains("adalora").any():
                     ada = t[t["recipe"].astype(str).str.contains("adalora") & (t["state"] == "complete")]
                     ax.scatter(ada["peft_params"], ada["score"], marker="^", s=50, facecolors="none",
-                               edgecolors=RUN_COLOURS[i], label="AdaLoRA runs" if run.name.endswith("s0") else None)
+                               edgecolors=colour, label="AdaLoRA runs" if run.name.endswith("s0") else None)
         if len(bl):
             ax.scatter(bl["peft_params"], bl["quick_dev"], marker="*", s=120, color="black", label="baselines",
                        zorder=5)
