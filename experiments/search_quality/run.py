@@ -153,6 +153,20 @@ def clock_phase(cfg: Config, base: Path) -> list[Step]:
     return clock_steps(cfg, base, f"{round(parse_duration(CLOCK_LIMIT) * reference / CLOCK_REFERENCE_S)}s")
 
 
+# their supernet trains under bf16 autocast where the CPU does bf16 natively and in fp32 elsewhere,
+# while the calibration's trial is fp32 everywhere: on a machine without native bf16 the one factor
+# under-counts their work (auto's seed 1 on an AVX2-only EPYC: ../archive/search_quality_clock_other_machines)
+SUPERNET_STRATEGIES = ("auto", "noah-paper")
+
+
+def clock_comparable(strategy: str) -> bool:
+    """Whether this machine's clock run of `strategy` compares with the reference machine's (which
+    had native bf16): not a supernet strategy's on a CPU without it."""
+    from autopeft.evaluators.precision import fast_bf16
+
+    return strategy not in SUPERNET_STRATEGIES or fast_bf16("cpu")
+
+
 def clock_steps(cfg: Config, base: Path, limit: str) -> list[Step]:
     """Each strategy, 3 seeds, stopped at the same limit of CPU time (`--clock cpu`, one thread): the
     wall time each would take alone on a core, however busy the shared machine is, scaled by this
@@ -160,7 +174,7 @@ def clock_steps(cfg: Config, base: Path, limit: str) -> list[Step]:
     scratch (a resumed search would restart its clock)."""
     out = []
     for seed in SEARCH_SEEDS:
-        for strategy in (s for s in CLOCK_STRATEGIES if s in CLOCK_STARTED):
+        for strategy in (s for s in CLOCK_STRATEGIES if s in CLOCK_STARTED and clock_comparable(s)):
             run = base / "clock" / f"{strategy}-s{seed}"
             option = CLOCK_OPTIONS.get(strategy, [strategy])
             # no test scores: the clock compares fronts on dev over time (the first runs scored test too)
