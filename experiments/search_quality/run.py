@@ -216,10 +216,13 @@ def picks(run: Path) -> list[tuple[str, dict[str, str]]]:
 
 
 def retrain_steps(cfg: Config, base: Path) -> list[Step]:
-    """Each finished search's picks (one fresh seed each) and the best baselines (three seeds each)."""
+    """Each finished search's picks (one fresh seed each; of the --variants and --seeds this runner
+    takes) and the best baselines (three seeds each)."""
     out = []
     for label, _ in SEARCHES:
-        for seed in SEARCH_SEEDS:
+        if label not in VARIANTS:
+            continue
+        for seed in STARTED_SEEDS:
             run = base / "runs" / f"{label}-s{seed}"
             if not finished(run):
                 continue
@@ -312,9 +315,9 @@ def main() -> None:
     ap.add_argument("--while-alive", type=int, default=None,
                     help="repeat passes while this pid runs (a second runner retraining beside a search runner)")
     ap.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS,
-                    help="the searches to start (their retraining follows whichever searches finished)")
+                    help="the searches this runner starts and retrains the picks of")
     ap.add_argument("--seeds", nargs="*", type=int, default=list(SEARCH_SEEDS), choices=SEARCH_SEEDS,
-                    help="the search seeds to start (the user's table; the clock runs all three)")
+                    help="the search seeds this runner starts and retrains (the clock runs all three)")
     ap.add_argument("--clock-strategies", nargs="*", default=list(CLOCK_STRATEGIES), choices=CLOCK_STRATEGIES,
                     help="the clock's strategies to start (all seeds of each; the first three seeds of the closest "
                          "contenders before the rest)")
