@@ -142,7 +142,8 @@ def test_supernet_attention_follows_its_training_precision(worker, monkeypatch, 
     assert worker.model.config._attn_implementation == before == "sdpa"
 
 
-def test_supernet_proxy_runs_the_attention_the_user_asked_for(tiny_bert, sentiment_rows_600, tmp_path, monkeypatch):
+def test_supernet_proxy_runs_the_attention_the_user_asked_for(worker, tiny_bert, sentiment_rows_600, tmp_path,
+                                                              monkeypatch):
     """`--attention sdpa` reaches the supernet of `auto`/`noah-paper` (it once kept eager under bf16
     whatever the user asked); `auto` is the negative control, eager under bf16 on the CPU."""
     import autopeft.evaluators.supernet as sn
@@ -152,7 +153,7 @@ def test_supernet_proxy_runs_the_attention_the_user_asked_for(tiny_bert, sentime
     for requested, kernel in (("sdpa", "sdpa"), ("auto", "eager")):
         spec = WorkerSpec(task_ref(str(sentiment_rows_600)), model=tiny_bert, max_length=32, threads=1,
                           attention=requested)
-        proxy = SupernetProxy(spec, _space(Worker(spec)), 4000, ProxyPlan(steps=2, eval=50, batch=8), seed=0,
+        proxy = SupernetProxy(spec, _space(worker), 4000, ProxyPlan(steps=2, eval=50, batch=8), seed=0,
                               checkpoint_dir=tmp_path / requested)
         try:
             assert proxy.trainer.attention == kernel
