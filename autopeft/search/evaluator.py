@@ -99,7 +99,7 @@ class SyntheticEvaluator:
                 planned = job.fidelity.total_steps(1000)
                 stop = job.fidelity.stop_steps(1000)
                 s = self.chance + (s - self.chance) * (stop / planned) ** 0.3
-                metrics = {"accuracy": s}
+                metrics = {"accuracy": s, "loss": 1.0 - s}  # a loss as a trainer's (ties are broken on it)
                 if job.resume is not None:
                     metrics["resumed_at"] = float(job.resume.decode().removeprefix("synthetic step "))
                 res = EvalResult(OK, self.metric, score=s, metrics=metrics, split=job.split, steps=stop,

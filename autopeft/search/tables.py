@@ -15,10 +15,17 @@ from autopeft.pareto import non_dominated
 from autopeft.search.record import reason_of, status_of
 from autopeft.search.sharing import owner_dir
 
-COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "test_score",
+COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "dev_loss", "test_score",
            "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
            "front", "reason", "summary", "candidate", "recipe", "origin", "allocation_of", "rung", "cost", "continues",
            "note", "trained_in"]
+
+
+def _dev_loss(user_attrs: dict[str, Any]) -> float | None:
+    """The mean loss on the split `score` was measured on: it breaks ties between equal scores, which a
+    small dev split makes common (200 MNIST images score in steps of 0.005; export/rundir.best_of)."""
+    loss = json.loads(user_attrs.get("metrics") or "{}").get("loss")
+    return float(loss) if loss is not None else None
 
 
 def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any], here: Path | None) -> dict[str, Any]:
@@ -29,7 +36,8 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any], here: Pa
     label = {"search": t.number, "baseline": f"b{t.number}", "proxy": f"p{t.number}"}[kind]
     return {"trial": label, "state": status_of(t), "kind": kind,
             "name": u.get("name", ""), "strategy": u.get("strategy", ""), "fidelity": u.get("fidelity", ""),
-            "metric": u.get("metric"), "score": u.get("score"), "test_score": extra.get(f"test:{t.number}"),
+            "metric": u.get("metric"), "score": u.get("score"), "dev_loss": _dev_loss(u),
+            "test_score": extra.get(f"test:{t.number}"),
             "peft_params": u.get("peft_params"), "peft_pct": u.get("peft_pct"), "head_params": u.get("head_params"),
             "train_params": u.get("train_params"), "wall_s": u.get("wall_s"), "peak_mem_mb": u.get("peak_mem_mb"),
             "hypervolume": extra.get(f"hv:{t.number}"), "front": False, "reason": reason_of(t),

@@ -146,6 +146,47 @@ def _comparison(source: str, pick: str, g: pd.DataFrame, fits: pd.DataFrame) -> 
             f"| {diff:+.4f} | {welch(g['test'].tolist(), ref):.3f} | {n}, {p:.3f} |")
 
 
+def pooled(tables: dict[str, pd.DataFrame]) -> str:
+    """Markdown: each search's best picks against three references, paired by config and search seed
+    over every config (3 configs x 3 seeds: more pairs than one config's 3, so a smaller difference can
+    show): the default search's pick (the max-min search where no baseline is expressible, as `run.py`
+    skips `warm` there: it is then the default's own search), the config's best baseline at no more
+    parameters (chosen on test, as in user_table: an oracle no user has) and `lora-r8` as it fits the
+    budget (the peft docs' choice, what a user who does not search trains)."""
+    from scipy import stats
+
+    def refs(ok: pd.DataFrame, g: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        base = ok[ok["source"] == "baseline"]
+        fits = base[base["peft_params"] <= g["peft_params"].max()]
+        out = {"lora-r8 as it fits": base[base["pick"].str.startswith("lora-r8")]}
+        if len(fits):
+            out["best baseline at no more params"] = fits[fits["pick"] == fits.groupby("pick")["test"].mean().idxmax()]
+        out["default search"] = ok[(ok["source"] == DEFAULT_SOURCE) & (ok["pick"] == "best")]
+        return out
+
+    diffs: dict[tuple[str, str], list[float]] = {}
+    for df in tables.values():
+        ok = df[df["status"] == "ok"]
+        if not (ok["source"] == DEFAULT_SOURCE).any():  # no baseline expressible: the default is the max-min search
+            ok = pd.concat([ok, ok[ok["source"] == "mobo"].assign(source=DEFAULT_SOURCE)])
+        for source, g in ok[(ok["pick"] == "best") & ~ok["source"].isin(["baseline", "user"])].groupby("source"):
+            for ref, r in refs(ok, g).items():
+                same = r["candidate"].tolist() == g["candidate"].tolist()  # the max-min search as the default
+                if ref == "default search" and (source == DEFAULT_SOURCE or same):
+                    continue
+                m = g[["seed", "test"]].merge(r[["seed", "test"]], on="seed", suffixes=("_a", "_b")).dropna()
+                diffs.setdefault((source, ref), []).extend((m["test_a"] - m["test_b"]).tolist())
+    lines = ["| search (best pick) | against | pairs | test difference (mean ± sd) | ahead / level / behind "
+             "| paired p |",
+             "|---|---|---:|---:|---:|---:|"]
+    for (source, ref), d in sorted(diffs.items()):
+        sd = pd.Series(d).std(ddof=1) if len(d) > 1 else math.nan
+        p = float(stats.ttest_1samp(d, 0.0).pvalue) if len(d) > 1 and sd > 0 else math.nan
+        lines.append(f"| {SOURCES.get(source, source)} | {ref} | {len(d)} | {sum(d) / len(d):+.4f} ± {sd:.4f} | "
+                     f"{sum(x > 0 for x in d)} / {sum(x == 0 for x in d)} / {sum(x < 0 for x in d)} | {p:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _fidelity(run: Path) -> str | None:
     return json.loads((run / "run.json").read_text()).get("fidelity") if (run / "run.json").is_file() else None
 
@@ -302,6 +343,7 @@ def main() -> None:
     ap.add_argument("--machine", default="cpu")
     args = ap.parse_args()
     chosen: list[dict] = []
+    tables: dict[str, pd.DataFrame] = {}
     for base in sorted(p for p in (HERE / args.machine).iterdir() if (p / "runs").is_dir()):
         df = retrained(base)
         bl = baselines(base)
@@ -309,6 +351,7 @@ def main() -> None:
             df.to_csv(base / "retrained.csv", index=False)
             (base / "user_table.md").write_text(user_table(df))
             chosen += selection(base.name, df)
+            tables[base.name] = df
         if len(bl):
             bl.sort_values("peft_params").to_csv(base / "baselines.csv", index=False)
         fronts_png(base, bl, base / "fronts.png")
@@ -322,6 +365,8 @@ def main() -> None:
             clock_machines(base / "clock").to_csv(base / "clock_machines.csv", index=False)
         clocked = curves["strategy"].nunique() if len(curves) else 0
         print(f"{base.name}: {len(df)} retrainings, {len(bl)} baselines, {clocked} strategies on the clock")
+    if tables:
+        (HERE / args.machine / "pooled.md").write_text(pooled(tables))
     if chosen:
         pd.DataFrame(chosen).to_csv(HERE / args.machine / "selection.csv", index=False)
     archived = HERE.parent / "archive" / "search_quality_clock_other_machines"

@@ -26,6 +26,16 @@ def test_best_with_and_without_budget():
         rundir.best(run, budget=10)
 
 
+def test_equal_scores_go_to_fewer_parameters_then_to_the_lower_dev_loss():
+    run = _run([(0, 0.59, 2_048), (1, 0.59, 2_048), (2, 0.59, 4_096), (3, 0.50, 100)])
+    assert rundir.best(run)["trial"] == "0"  # no losses recorded (older runs): the first listed, as before
+    for row, loss in zip(run.trials, ("1.45", "1.32", "0.90", "0.10"), strict=True):
+        row["dev_loss"] = loss
+    assert rundir.best(run)["trial"] == "1"  # the lower loss among the smallest; never the larger trial 2
+    run.trials[1]["dev_loss"] = "nan"  # an unknown loss loses the tie
+    assert rundir.best(run)["trial"] == "0"
+
+
 def test_knee_is_where_gains_flatten():
     run = _run([(0, 0.50, 100), (1, 0.70, 1_000), (2, 0.71, 10_000), (3, 0.715, 100_000)])
     assert rundir.knee(run)["trial"] == "1"

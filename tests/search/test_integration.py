@@ -27,6 +27,7 @@ def test_cli_search_on_embedded_defaults(tmp_path):
     front = pd.read_csv(out / "front.csv")
     done = trials[trials["state"] == "complete"]
     assert len(done) == 3 and (done["peft_params"] <= budget).all() and (done["peft_pct"] <= 0.5).all()
+    assert (done["dev_loss"] > 0).all()  # the trainer's dev loss, which breaks ties between equal scores
     nd = done[non_dominated(done["score"], done["peft_params"])]
     assert sorted(front["trial"]) == sorted(nd["trial"])
     assert front["test_score"].notna().all()

@@ -35,6 +35,7 @@ def _check_record(run_dir, budget):
             assert t.state == optuna.trial.TrialState.COMPLETE
             assert t.values == [pytest.approx(row.score), row.peft_params]
             assert json.loads(t.user_attrs["candidate"]) == json.loads(row.candidate)
+            assert row.dev_loss == pytest.approx(json.loads(t.user_attrs["metrics"])["loss"])  # ties break on it
     return trials, front
 
 
