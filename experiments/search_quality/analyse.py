@@ -35,6 +35,15 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "asha2s_r1": "asha2s in `full` with LoRA rank 1 in its grid (full_r1.yaml)",
            "warm_tied": "default search in a structured space (one choice per method for all layers; full_tied.yaml)"}
 DEFAULT_SOURCE = "warm"  # the default search (`mobo:start=baselines`), which other strategies are paired with
+MAXMIN_AS_DEFAULT = "default search (no baseline is expressible at this budget: the max-min `mobo` runs)"
+
+
+def as_default(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Where the default space expresses no fitting baseline `run.py` skips `warm`, as the default search
+    is then the max-min search: its `mobo` rows stand for the default (with a label that says so)."""
+    if (df["source"] == DEFAULT_SOURCE).any():
+        return df, {}
+    return df.replace({"source": {"mobo": DEFAULT_SOURCE}}), {DEFAULT_SOURCE: MAXMIN_AS_DEFAULT}
 
 
 def _result(path: Path) -> dict:
@@ -109,12 +118,13 @@ def user_table(df: pd.DataFrame) -> str:
     """Markdown: each source's retrained test scores, and each search against the best baseline at no
     more parameters (a search's picks vary in size: the comparator fits under the largest of them)
     and against AdaLoRA as its user runs it."""
+    df, labels = as_default(df)
     lines = ["| source | pick | n | PEFT params | test (mean ± sd) | dev (mean) |", "|---|---|---:|---:|---:|---:|"]
     groups = df[df["status"] == "ok"].groupby(["source", "pick"], sort=False)
     for (source, pick), g in groups:
         params = f"{int(g['peft_params'].min()):,}" + (f"-{int(g['peft_params'].max()):,}"
                                                         if g["peft_params"].nunique() > 1 else "")
-        lines.append(f"| {SOURCES.get(source, source)} | {pick} | {len(g)} | {params} | "
+        lines.append(f"| {labels.get(source, SOURCES.get(source, source))} | {pick} | {len(g)} | {params} | "
                      f"{g['test'].mean():.4f} ± {g['test'].std(ddof=1) if len(g) > 1 else 0:.4f} | "
                      f"{g['dev'].mean():.4f} |")
     lines += ["", "| search picks | vs (no more params) | test difference | Welch p | paired by seed: n, p |",
@@ -127,7 +137,7 @@ def user_table(df: pd.DataFrame) -> str:
         for label, pool in (("baseline", base), ("AdaLoRA", user)):
             fits = pool[pool["peft_params"] <= g["peft_params"].max()] if label == "baseline" else pool
             if len(fits):
-                lines.append(_comparison(source, pick, g, fits))
+                lines.append(_comparison(labels.get(source, source), pick, g, fits))
         default = ok[(ok["source"] == DEFAULT_SOURCE) & (ok["pick"] == pick)]
         if source != DEFAULT_SOURCE and len(default):  # another strategy against the default search's picks
             lines.append(_comparison(source, pick, g, default.assign(pick=f"default search's {pick}")))
@@ -166,13 +176,10 @@ def pooled(tables: dict[str, pd.DataFrame]) -> str:
 
     diffs: dict[tuple[str, str], list[float]] = {}
     for df in tables.values():
-        ok = df[df["status"] == "ok"]
-        if not (ok["source"] == DEFAULT_SOURCE).any():  # no baseline expressible: the default is the max-min search
-            ok = pd.concat([ok, ok[ok["source"] == "mobo"].assign(source=DEFAULT_SOURCE)])
+        ok = as_default(df[df["status"] == "ok"])[0]
         for source, g in ok[(ok["pick"] == "best") & ~ok["source"].isin(["baseline", "user"])].groupby("source"):
             for ref, r in refs(ok, g).items():
-                same = r["candidate"].tolist() == g["candidate"].tolist()  # the max-min search as the default
-                if ref == "default search" and (source == DEFAULT_SOURCE or same):
+                if ref == "default search" and source == DEFAULT_SOURCE:
                     continue
                 m = g[["seed", "test"]].merge(r[["seed", "test"]], on="seed", suffixes=("_a", "_b")).dropna()
                 diffs.setdefault((source, ref), []).extend((m["test_a"] - m["test_b"]).tolist())
