@@ -33,7 +33,8 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "asha2": "asha, 2 rungs (100 steps, the top third confirmed at 300), the default search's steps",
            "asha2s": "asha2 with the top third by dev score confirmed (promote=score), the default search's steps",
            "asha2s_r1": "asha2s in `full` with LoRA rank 1 in its grid (full_r1.yaml)",
-           "warm_tied": "default search in a structured space (one choice per method for all layers; full_tied.yaml)"}
+           "warm_tied": "default search in a structured space (one choice per method for all layers; full_tied.yaml)",
+           "asha2s_tied": "asha2s in the structured space (full_tied.yaml)"}
 DEFAULT_SOURCE = "warm"  # the default search (`mobo:start=baselines`), which other strategies are paired with
 MAXMIN_AS_DEFAULT = "default search (no baseline is expressible at this budget: the max-min `mobo` runs)"
 

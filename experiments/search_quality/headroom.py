@@ -51,7 +51,8 @@ def select(base: Path) -> pd.DataFrame:
                                   candidate=("candidate", "first"))
     cands["baseline"] = cands.index.map(lambda k: names.get(k, ""))
     cands = cands.sort_values("dev", ascending=False)
-    found = cands[cands["baseline"] == ""].head(TOP).assign(role=[f"found-{i + 1}" for i in range(TOP)][:TOP])
+    found = cands[cands["baseline"] == ""].head(TOP)
+    found = found.assign(role=[f"found-{i + 1}" for i in range(len(found))])
     bls = cands[cands["baseline"] != ""]
     chosen = [found, bls.head(1).assign(role="best-baseline")]
     user = bls[bls["baseline"].str.partition("@")[0] == USER_DEFAULT]

@@ -80,10 +80,14 @@ ASHA2S_R1 = [*ASHA2S, "--space", str(HERE / "full_r1.yaml")]
 # by every layer, LoRA rank 1 in the grid; 23 genes against `full`'s 133), so that 10 trials cover
 # more of it and the baselines that treat all layers alike are its points
 WARM_TIED = ["--strategy", "mobo:start=baselines", "--space", str(HERE / "full_tied.yaml")]
+# `asha2s_tied`: the two changes that helped where the other did not, together: `asha2s`'s confirmation
+# at 300 steps (it picked (IA)³ on every MNIST seed) in `warm_tied`'s structured space (its (IA)³ subsets
+# led on tweets at 0.05%)
+ASHA2S_TIED = [*ASHA2S, "--space", str(HERE / "full_tied.yaml")]
 SEARCHES = (("mobo", MAXMIN), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft", *MAXMIN]),
             ("warm", ["--strategy", "mobo:start=baselines"]), ("asha", ASHA), ("asha2", ASHA2),
             ("asha2s", ASHA2S), ("asha2s_r1", ASHA2S_R1),
-            ("warm_tied", WARM_TIED))
+            ("warm_tied", WARM_TIED), ("asha2s_tied", ASHA2S_TIED))
 # the strategies at equal time: each search stops at the same limit of CPU time (its optimiser's and
 # supernet's time counted), on one config
 CLOCK_CONFIG = "tweets-0.5"
