@@ -290,7 +290,8 @@ class StudyLoop:
             prop.trial.set_user_attr("elapsed_s", round(self.clock() - self.started, 2))  # on the search's clock
             status = record.finish(study, prop.trial, result, self.ctx.budget)
             obs = Observation(number, status, prop.candidate, prop.assignment,
-                              int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung)
+                              int(prop.trial.user_attrs["peft_params"]), result.score, prop.rung,
+                              record.dev_loss(result.metrics))
             out.append(obs)
             if kind == "search":
                 self.strategy.tell([obs])

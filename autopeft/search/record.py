@@ -115,6 +115,7 @@ class Observation:
     params: int
     score: float | None = None
     rung: int | None = None  # a multi-fidelity search's rung (None: a plain trial)
+    loss: float | None = None  # the dev loss (metrics' `loss`), where the evaluator gives one
 
 
 def start_attrs(candidate: Candidate, space: BoundSpace, strategy: str, fidelity: str, owner: str | None = None,
@@ -255,7 +256,14 @@ def observation(t: FrozenTrial, space: BoundSpace | None = None) -> Observation 
         return None
     cand = Candidate.from_json(text)
     return Observation(t.number, status_of(t), cand, genes_of(t), int(t.user_attrs.get("peft_params", 0)),
-                       t.user_attrs.get("score"), t.user_attrs.get("rung"))
+                       t.user_attrs.get("score"), t.user_attrs.get("rung"),
+                       dev_loss(json.loads(t.user_attrs.get("metrics") or "{}")))
+
+
+def dev_loss(metrics: dict[str, Any]) -> float | None:
+    """The dev loss among a result's metrics (None when missing or not finite)."""
+    value = metrics.get("loss")
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def cost_of(t: FrozenTrial) -> float:

@@ -10,9 +10,11 @@ import optuna
 import pytest
 
 from autopeft.errors import UserError
+from autopeft.search import record
 from autopeft.search.api import search
 from autopeft.search.evaluator import SyntheticEvaluator
 from autopeft.search.rungs import RungResult, mo_order, promotable, rung_steps, score_order
+from autopeft.search.strategies.asha import ASHAStrategy
 from tests.helpers.data import completed_trials
 from tests.helpers.kill import run_and_kill
 
@@ -61,6 +63,37 @@ def test_score_order_promotes_the_best_score_where_mo_asha_prefers_the_small():
     assert promotable([big, small, mid], set(), 3, 0.5, 113_566) == [small]
     tie = RungResult("tie", 3, 0.728, 1_000)  # an equal score: the smaller first
     assert score_order([big, tie])[0] == tie
+
+
+def test_equal_scores_and_sizes_climb_by_the_lower_dev_loss():
+    """A 200-example dev split ties often; the continuous dev loss decides before the trial number (the
+    first trial is no better a guess). Without losses (the negative control) the earlier trial goes
+    first, and an unknown loss ranks behind a known one."""
+    lora = RungResult("lora", 0, 0.59, 2_048, loss=1.45)
+    ia3 = RungResult("ia3", 1, 0.59, 2_048, loss=1.32)
+    other = RungResult("other", 2, 0.55, 2_048, loss=0.90)  # a lower loss never outranks a higher score
+    assert score_order([lora, ia3, other]) == [ia3, lora, other]
+    assert promotable([lora, ia3, other], set(), 3, 0.5, 2_776, order="score") == [ia3]
+    assert score_order([RungResult("lora", 0, 0.59, 2_048), RungResult("ia3", 1, 0.59, 2_048)])[0].key == "lora"
+    assert score_order([RungResult("lora", 0, 0.59, 2_048), ia3])[0] == ia3
+    front = [RungResult("a", 0, 0.7, 1_000, loss=1.0), RungResult("b", 1, 0.7, 1_000, loss=0.8)]
+    assert [m.key for m in mo_order(front, ref_score=0.5, budget=2_000)] == ["b", "a"]
+
+
+def test_strategies_see_the_dev_loss_live_and_after_resume(tmp_path, small_space, monkeypatch):
+    """The loss reaches the strategy both as trials finish and when a run's history is read back from
+    its study (resume), where the tie-break above needs it."""
+    told: list = []
+    original = ASHAStrategy.tell
+    monkeypatch.setattr(ASHAStrategy, "tell", lambda self, obs: (told.extend(obs), original(self, obs))[1])
+    search("tweet_sentiment", space=small_space, strategy="asha:rungs=2:promote=score", trials=2,
+           out=tmp_path / "run", evaluator=SyntheticEvaluator(noise=0.01), keep_weights="none")
+    done = [o for o in told if o.status == "complete"]
+    assert done and all(o.loss == pytest.approx(1.0 - o.score) for o in done)
+    study = optuna.load_study(study_name="autopeft", storage=f"sqlite:///{tmp_path / 'run'}/study.db")
+    stored = {o.number: o for t in study.trials if (o := record.observation(t)) and o.status == "complete"}
+    assert {o.number: o.loss for o in done} == {n: o.loss for n, o in stored.items()}
+    assert record.dev_loss({"accuracy": 0.5}) is None and record.dev_loss({"loss": float("nan")}) is None
 
 
 def _rows(res):

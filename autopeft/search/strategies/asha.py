@@ -120,7 +120,8 @@ class ASHAStrategy(MOBOStrategy):
         return math.log(self.steps[rung]) / math.log(self.steps[-1]) if self.steps[-1] > 1 else 1.0
 
     def _results(self, rung: int) -> list[RungResult]:
-        return [RungResult(o.candidate.key, o.number, float(o.score), o.params) for o in self.history
+        return [RungResult(o.candidate.key, o.number, float(o.score), o.params,
+                           math.inf if o.loss is None else o.loss) for o in self.history
                 if o.rung == rung and o.status == "complete" and o.score is not None]
 
     def _reached(self, rung: int) -> set[str]:
