@@ -13,6 +13,7 @@ it; delete the file to select again). Resumable like run.py (each training is sk
 result exists; two runners may share the queue):
 
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --threads 1   # train
+    .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 --more  # 106-108
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --analyse     # headroom.md
 """
 
@@ -30,6 +31,7 @@ from steps import CLI, Step, run_step
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (103, 104, 105)  # fresh: the picks were retrained with 100-102, and the selection used their dev
+MORE_SEEDS = (106, 107, 108)  # --more: three more, in `<role>/more/`, where three pairs leave p ~ 0.1
 TOP = 3  # non-baseline candidates per config
 USER_DEFAULT = "lora-r8"  # the peft docs' LoRA, as it fits the budget (lora-r8@r1 at the small budgets)
 
@@ -70,25 +72,27 @@ def selection(base: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False)
 
 
-def steps(cfg: Config, base: Path, threads: list[str]) -> list[Step]:
+def steps(cfg: Config, base: Path, threads: list[str], more: bool = False) -> list[Step]:
     out = []
     for row in selection(base).itertuples():
         d = base / "headroom" / row.role
         d.mkdir(parents=True, exist_ok=True)
         (d / "candidate.json").write_text(row.candidate)
-        cmd = [CLI, "train", str(d / "candidate.json"), *cfg.args(), "--fidelity", "standard",
-               "--seeds", ",".join(map(str, SEEDS)), "--report", "--out", str(d), *threads, *PRECISION]
-        out.append(Step(f"headroom {cfg.name} {row.role}", cmd, d / "result.json"))
+        for seeds, o, name in ((SEEDS, d, row.role), (MORE_SEEDS, d / "more", f"{row.role} more")):
+            if seeds is MORE_SEEDS and not more:
+                continue
+            cmd = [CLI, "train", str(d / "candidate.json"), *cfg.args(), "--fidelity", "standard",
+                   "--seeds", ",".join(map(str, seeds)), "--report", "--out", str(o), *threads, *PRECISION]
+            out.append(Step(f"headroom {cfg.name} {name}", cmd, o / "result.json"))
     return out
 
 
 def results(base: Path) -> pd.DataFrame:
     rows = []
     for sel in selection(base).itertuples():
-        path = base / "headroom" / sel.role / "result.json"
-        if not path.is_file():
-            continue
-        for run in json.loads(path.read_text())["runs"]:
+        d = base / "headroom" / sel.role
+        for run in [r for path in (d / "result.json", d / "more" / "result.json") if path.is_file()
+                    for r in json.loads(path.read_text())["runs"]]:
             rows.append({"config": base.name, "role": sel.role, "what": sel.baseline or sel.sources,
                          "peft_params": run["peft_params"], "selection_dev": sel.dev, "seed": run["seed"],
                          "dev": run["score"], "test": (run["reports"].get("test") or {}).get("score"),
@@ -97,7 +101,7 @@ def results(base: Path) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame) -> str:
-    lines = ["| config | candidate | found by / baseline | PEFT params | dev at selection | test, seeds 103-105 "
+    lines = ["| config | candidate | found by / baseline | PEFT params | dev at selection | test (seeds) "
              "| against the best baseline: difference, paired p | against lora-r8 as it fits |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for config, c in df.groupby("config", sort=False):
@@ -114,7 +118,7 @@ def table(df: pd.DataFrame) -> str:
                 cells.append(f"{g['test'].mean() - ref['test'].mean():+.4f}, p = {p:.2f}" if n else "")
             sd = g["test"].std(ddof=1) if len(g) > 1 else math.nan
             lines.append(f"| {config} | {role} | {g['what'].iloc[0]} | {int(g['peft_params'].iloc[0]):,} | "
-                         f"{g['selection_dev'].iloc[0]:.4f} | {g['test'].mean():.4f} ± {sd:.4f} | "
+                         f"{g['selection_dev'].iloc[0]:.4f} | {g['test'].mean():.4f} ± {sd:.4f} ({len(g)}) | "
                          f"{cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
@@ -124,6 +128,7 @@ def main() -> None:
     ap.add_argument("--machine", default="cpu")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--threads", type=int, default=None, help="torch threads of each training")
+    ap.add_argument("--more", action="store_true", help=f"also train seeds {MORE_SEEDS} (after the first three)")
     ap.add_argument("--analyse", action="store_true", help="write headroom.csv and headroom.md from the results")
     args = ap.parse_args()
     bases = [(CONFIGS[name], HERE / args.machine / name) for name in args.only]
@@ -135,7 +140,7 @@ def main() -> None:
         return
     threads = ["--threads", str(args.threads)] if args.threads else []
     for cfg, base in bases:
-        for step in steps(cfg, base, threads):
+        for step in steps(cfg, base, threads, args.more):
             if not step.done():
                 run_step(step, base / "log")
 
