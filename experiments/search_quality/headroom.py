@@ -115,7 +115,7 @@ def table(df: pd.DataFrame) -> str:
                     cells.append("")
                     continue
                 n, p = paired(g, ref)
-                cells.append(f"{g['test'].mean() - ref['test'].mean():+.4f}, p = {p:.2f}" if n else "")
+                cells.append(f"{g['test'].mean() - ref['test'].mean():+.4f}, p = {p:.3f}" if n else "")
             sd = g["test"].std(ddof=1) if len(g) > 1 else math.nan
             lines.append(f"| {config} | {role} | {g['what'].iloc[0]} | {int(g['peft_params'].iloc[0]):,} | "
                          f"{g['selection_dev'].iloc[0]:.4f} | {g['test'].mean():.4f} ± {sd:.4f} ({len(g)}) | "
