@@ -64,7 +64,8 @@ def score_order(members: list[RungResult]) -> list[RungResult]:
     """`members` best first by score alone (ties: fewer parameters, the lower dev loss, then trial number).
 
     A rung scored on a few hundred dev examples ties often (MNIST's 200: a step of 0.005), and the
-    first trial is no better a guess than the last; the loss, continuous, is (as `best_of` picks)."""
+    first trial is no better a guess than the last; the loss, continuous, is a better one (`best_of`
+    breaks a pick's ties on it too)."""
     return sorted(members, key=lambda m: (-m.score, m.params, m.loss, m.trial))
 
 
