@@ -13,7 +13,7 @@ it; delete the file to select again). Resumable like run.py (each training is sk
 result exists; two runners may share the queue):
 
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --threads 1   # train
-    .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 --more  # 106-108
+    .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 mnist-0.5 --more  # 106-108
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --analyse     # headroom.md
 """
 
@@ -78,9 +78,8 @@ def steps(cfg: Config, base: Path, threads: list[str], more: bool = False) -> li
         d = base / "headroom" / row.role
         d.mkdir(parents=True, exist_ok=True)
         (d / "candidate.json").write_text(row.candidate)
-        for seeds, o, name in ((SEEDS, d, row.role), (MORE_SEEDS, d / "more", f"{row.role} more")):
-            if seeds is MORE_SEEDS and not more:
-                continue
+        batches = [(SEEDS, d, row.role)] + ([(MORE_SEEDS, d / "more", f"{row.role} more")] if more else [])
+        for seeds, o, name in batches:
             cmd = [CLI, "train", str(d / "candidate.json"), *cfg.args(), "--fidelity", "standard",
                    "--seeds", ",".join(map(str, seeds)), "--report", "--out", str(o), *threads, *PRECISION]
             out.append(Step(f"headroom {cfg.name} {name}", cmd, o / "result.json"))
