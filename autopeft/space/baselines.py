@@ -1,7 +1,12 @@
 """The hand-designed baselines, each a single candidate defined as its paper defines it.
 
 `fitted(dims, budget)` replaces one over the budget by the largest version of the same design
-that fits (named like `houlsby@rf64`)."""
+that fits (named like `houlsby@rf64`). Designs without a size (BitFit, (IA)³) shrink by keeping
+fewer of their targets (`ia3@t2`: the first two of its order, `TARGET_ORDER`), so that a small
+budget still holds a version of them rather than dropping them: at 0.05% of MiniLM (IA)³ on keys
+and values (4,608 parameters) beat LoRA r=1 on q,v by 0.025 on six seeds
+(experiments/search_quality/cpu/headroom.md), and neither design was a baseline or a first trial
+there while the full (IA)³ did not fit."""
 
 from __future__ import annotations
 
@@ -54,9 +59,28 @@ def _prefix(d: BackboneDims, length: int) -> Candidate:
     return _every_layer(d, {"prefix": {"length": length}}, {"prefix": {"reparam": True}})
 
 
-def _bitfit(d: BackboneDims, _: int) -> Candidate:
-    spec = METHODS["bitfit"]
-    return _every_layer(d, {"bitfit": {s: 1 for s in spec.slots if spec.slot_available(s, d)}})
+# The targets a smaller version keeps first (`@t<n>`: the first n available on the backbone).
+# BitFit: the query and the FFN's first layer, the two bias terms Ben-Zaken et al. (2022, sec. 4)
+# found to change most and to come close to all of them alone, then the rest in block order.
+# (IA)³: the FFN's vector goes first (four times the others' size), then the keys' (LoRA adapting
+# W_v alone beat W_k alone, Hu et al. 2022, table 5).
+TARGET_ORDER = {"bitfit": ("q", "ffn_in", "k", "v", "o", "ffn_out", "ln"), "ia3": ("v", "k", "ffn")}
+
+
+def _targets(method: str, d: BackboneDims, n: int) -> dict[str, int]:
+    """The first `n` of `method`'s targets in TARGET_ORDER that the backbone has, each on (in the
+    method's own slot order, so the full design's candidate is the one it always was)."""
+    spec = METHODS[method]
+    available = [s for s in TARGET_ORDER[method] if spec.slot_available(s, d)]
+    if not available:  # e.g. BitFit on llama (no biases): not a baseline there, not an empty candidate
+        raise UserError(spec.unsupported_reason(d) or f"{method} has nothing to attach to")
+    if not 1 <= n <= len(TARGET_ORDER[method]):
+        raise UserError(f"{method}@t{n}: keep 1 to {len(TARGET_ORDER[method])} targets")
+    return {s: 1 for s in spec.slots if s in available[:n]}
+
+
+def _bitfit(d: BackboneDims, n: int) -> Candidate:
+    return _every_layer(d, {"bitfit": _targets("bitfit", d, n)})
 
 
 def _mam(d: BackboneDims, r: int) -> Candidate:
@@ -70,8 +94,8 @@ def _unipelt(d: BackboneDims, r: int) -> Candidate:
     return _every_layer(d, layer, glob)
 
 
-def _ia3(d: BackboneDims, _: int) -> Candidate:
-    return _every_layer(d, {"ia3": {"k": 1, "v": 1, "ffn": 1}})
+def _ia3(d: BackboneDims, n: int) -> Candidate:
+    return _every_layer(d, {"ia3": _targets("ia3", d, n)})
 
 
 BASELINES: dict[str, Baseline] = {
@@ -87,12 +111,14 @@ BASELINES: dict[str, Baseline] = {
                  (16, 32, 64, 128, 256), "rf", _pfeiffer),
         Baseline("prefix", "prefix tuning, length 30, MLP reparameterisation (Li & Liang 2021)",
                  (30, 20, 10, 5, 1), "l", _prefix),
-        Baseline("bitfit", "every bias term (Ben-Zaken 2022)", (1,), "", _bitfit),
+        Baseline("bitfit", "every bias term (Ben-Zaken 2022); @t2: the query's and the FFN's first layer's only",
+                 (7, 2), "t", _bitfit),
         Baseline("mam", "prefix l=30 + parallel adapter r=512 on the FFN, s=4 (He et al. 2022)",
                  (512, 256, 128, 64, 32, 16, 8), "r", _mam),
         Baseline("unipelt", "gated prefix l=10 + serial adapter r=48 + LoRA r=8 on q,v (Mao et al. 2022)",
                  (48, 24, 12, 6), "r", _unipelt),
-        Baseline("ia3", "(IA)3 on keys, values and the FFN (Liu et al. 2022)", (1,), "", _ia3),
+        Baseline("ia3", "(IA)3 on keys, values and the FFN (Liu et al. 2022); @t2: values and keys, @t1: values",
+                 (3, 2, 1), "t", _ia3),
     )
 }
 
