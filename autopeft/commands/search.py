@@ -92,10 +92,23 @@ def _print_front(result: Any, console: Any) -> None:
     console.print(_table(front_table(run), title) if len(run.front) else f"{title}: no completed trial yet")
     if len(run.baselines):
         console.print(_table(baselines_table(run), "baselines (not in the front)"))
+    _print_confirmed(result, console)
     console.print(f"configurations: {Path(result.run_dir) / 'front.csv'} "
                   f"(`autopeft report {result.run_dir}` writes front.md and the plots)")
     console.print(f"stopped: {result.stopped}")
     console.print(f"run directory: {result.run_dir}")
+
+
+def _print_confirmed(result: Any, console: Any) -> None:
+    """With --confirm: the pick the extra seeds made, which `export --best` takes."""
+    from autopeft.export import rundir
+
+    if "confirmed" not in result.trials or result.trials["confirmed"].isna().all():
+        return
+    pick = rundir.best(rundir.read_run(result.run_dir))
+    console.print(f"pick, confirmed on more seeds: trial {pick['trial']} ({pick['summary']}, "
+                  f"{int(float(pick['peft_params'])):,} parameters), dev {float(pick['confirmed']):.4f} the mean of "
+                  f"{pick['seeds']} trainings; `autopeft export {result.run_dir} --best` exports it")
 
 
 def _table(df: Any, title: str) -> Any:

@@ -123,16 +123,19 @@ def pool(run: RunDir) -> list[dict[str, str]]:
 
 
 def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
-    """The highest-scoring trial at or under `budget` PEFT parameters (ties: `best_of`)."""
-    rows = pool(run)
-    if budget is not None:
-        rows = [r for r in rows if _value(r, "peft_params") <= budget]
-        if not rows:
-            raise UserError(f"no completed trial of {run.path} fits the budget of {budget:,} PEFT parameters")
-    return best_of(rows)
+    """The highest-scoring trial at or under `budget` PEFT parameters (ties: `best_of`); where the
+    search confirmed its top trials on more seeds (`--confirm`, search/confirm.py), the best mean
+    among those that fit, on the front or not."""
+    confirmed = [r for r in completed_search(run) if _num(r, "confirmed") is not None]
+    for rows, score in ((confirmed, "confirmed"), (pool(run), "score")):
+        if budget is not None:
+            rows = [r for r in rows if _value(r, "peft_params") <= budget]
+        if rows:
+            return best_of(rows, score)
+    raise UserError(f"no completed trial of {run.path} fits the budget of {budget:,} PEFT parameters")
 
 
-def best_of(rows: list[dict[str, str]]) -> dict[str, str]:
+def best_of(rows: list[dict[str, str]], score: str = "score") -> dict[str, str]:
     """The highest score among `rows`; ties go to fewer parameters, then to the lower dev loss.
 
     On a front two equal scores have equal sizes (else the larger is dominated), so there the loss
@@ -144,7 +147,7 @@ def best_of(rows: list[dict[str, str]]) -> dict[str, str]:
         value = _num(r, "dev_loss")
         return math.inf if value is None else value
 
-    return max(rows, key=lambda r: (_value(r, "score"), -_value(r, "peft_params"), -loss(r)))
+    return max(rows, key=lambda r: (_value(r, score), -_value(r, "peft_params"), -loss(r)))
 
 
 def knee(run: RunDir) -> dict[str, str]:

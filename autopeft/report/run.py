@@ -54,8 +54,10 @@ class RunData:
 
     @cached_property
     def searched(self) -> pd.DataFrame:
-        """Completed standalone trials the strategy proposed (not baselines, not supernet proxies)."""
-        return self.completed[~self.completed["is_baseline"] & ~self.completed["is_proxy"]]
+        """Completed standalone trials the strategy proposed (not baselines, not supernet proxies, not
+        the extra seeds of `--confirm`)."""
+        c = self.completed
+        return c[~c["is_baseline"] & ~c["is_proxy"] & ~c["is_confirm"]]
 
     @cached_property
     def proxies(self) -> pd.DataFrame:
@@ -133,13 +135,14 @@ class RunData:
         return float(self.completed["score"].min()) if len(self.completed) else None
 
     def counts(self) -> dict[str, int]:
-        """How many trials are in each state (complete, fail, running, rejected, ...), and under `proxy`
-        how many supernet proxy scores the record holds (not trials of their own)."""
+        """How many trials are in each state (complete, fail, running, rejected, ...), under `proxy`
+        how many supernet proxy scores the record holds and under `confirm` how many extra seeds of
+        `--confirm` (not trials of their own)."""
         t = self.trials
-        standalone = t[~t["is_proxy"]] if "is_proxy" in t else t
-        out = {str(k): int(v) for k, v in standalone["state"].value_counts().items()}
-        if len(standalone) < len(t):
-            out["proxy"] = len(t) - len(standalone)
+        out = {str(k): int(v) for k, v in t[~t["is_proxy"] & ~t["is_confirm"]]["state"].value_counts().items()}
+        for extra in ("proxy", "confirm"):
+            if t[f"is_{extra}"].any():
+                out[extra] = int(t[f"is_{extra}"].sum())
         return out
 
 
@@ -187,7 +190,8 @@ def normalise_trials(df: pd.DataFrame) -> pd.DataFrame:
     df["trial"] = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in df["trial"]]
     df["seq"] = range(len(df))  # the record's order: search trials by number, then the baselines
     df["is_baseline"] = _baseline_flags(df)
-    df["is_proxy"] = df["kind"].astype(str).str.lower().eq("proxy") if "kind" in df else False
+    for extra in ("proxy", "confirm"):
+        df[f"is_{extra}"] = df["kind"].astype(str).str.lower().eq(extra) if "kind" in df else False
     df["label"] = [_label(row) for row in df.to_dict("records")]
     df["methods"] = [methods_of(c) for c in df["candidate"]]
     df["mix"] = [mix_label(m) for m in df["methods"]]

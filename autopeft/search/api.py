@@ -100,6 +100,7 @@ def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress)
     o = s.options
     study = record.open_study(s.storage, sampler=cls.sampler(o.seed, o.strategy_options), storage=storage)
     bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if o.baselines else None
+    cstudy = record.open_study(s.storage, f"{record.STUDY}-confirm", storage=storage) if o.confirm else None
     ctx = Context(bound, s.budget_params, study, s.fidelity, o.seed, s.chance, owner=owner_of(s.run_dir))
     if cls.uses_proxy:
         ctx.proxy_study = open_proxy_study(s.storage, storage)
@@ -116,8 +117,9 @@ def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress)
     if on_start:
         on_start(s)
     cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, o.workers or 1), o.seed, o.keep_weights,
-                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock)
-    loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study)
+                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock, o.confirm or 0)
+    loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study,
+                     confirm_study=cstudy)
     status = "interrupted"
     try:
         try:
@@ -148,11 +150,12 @@ def _proxy_factory(evaluator: Evaluator, s: Settings):
 
 def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
     """DESIGN: when a search ends, the front's members are scored on the reporting split; so are the
-    baselines (`--baselines`), so the report compares them with the front on the same split."""
+    baselines (`--baselines`), so the report compares them with the front on the same split, and the
+    confirmed trials (`--confirm`), among which the pick is, on the front or not."""
     if loop.frame is None:
         return
     df = loop.frame
-    front = df[df["front"] & (df["kind"] == "search")]
+    front = df[(df["front"] | df["confirmed"].notna()) & (df["kind"] == "search")]
     base = df[(df["kind"] == "baseline") & (df["state"] == "complete")]
     for study, rows, prefix in ((loop.study, front, ""), (loop.bstudy, base, "b")):
         if study is not None and len(rows):

@@ -4,7 +4,8 @@ The first `batch` proposals (one per worker) start together; after that each fin
 recorded, told to the strategy, and its worker is handed the next proposal at once (the runner's
 `more`), so no worker waits for the others. Ends at `target` counted trials (complete or failed;
 a multi-fidelity rung counts its share), at the time limit, or when the strategy has nothing new
-to propose. Every finished trial rewrites trials.csv and front.csv.
+to propose. Every finished trial rewrites trials.csv and front.csv. With `confirm` (search/confirm.py)
+the top trials are then trained on more seeds, which decides the pick.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
 from autopeft.methods.candidate import Candidate
 from autopeft.pareto import hypervolume
-from autopeft.search import record, sharing, tables, weights
+from autopeft.search import confirm, record, sharing, tables, weights
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
@@ -74,6 +75,7 @@ class LoopConfig:
     plot_every: int = 0
     baselines: list[tuple[str, Candidate]] = field(default_factory=list)
     clock: str = "wall"  # `CLOCKS`
+    confirm: int = 0  # top trials trained on more seeds once the search ends (search/confirm.py)
 
 
 class StudyLoop:
@@ -81,9 +83,10 @@ class StudyLoop:
 
     def __init__(self, cfg: LoopConfig, ctx: Context, strategy: Strategy, evaluator: Evaluator,
                  baseline_study: optuna.Study | None = None,
-                 on_progress: Callable[[Progress], None] | None = None, proxy_study: optuna.Study | None = None):
+                 on_progress: Callable[[Progress], None] | None = None, proxy_study: optuna.Study | None = None,
+                 confirm_study: optuna.Study | None = None):
         self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
-        self.study, self.bstudy, self.pstudy = ctx.study, baseline_study, proxy_study
+        self.study, self.bstudy, self.pstudy, self.cstudy = ctx.study, baseline_study, proxy_study, confirm_study
         self.on_progress = on_progress or (lambda _p: None)
         self.clock = CLOCKS[cfg.clock]
         self.progress = Progress(target=cfg.target, clock=self.clock)
@@ -108,7 +111,7 @@ class StudyLoop:
         Storage heartbeats only work inside `study.optimize`, so with ask/tell the loop does this itself.
         """
         todo = []
-        for study in (self.study, self.bstudy):
+        for study in (self.study, self.bstudy, self.cstudy):
             if study is not None:
                 record.interrupt(study, self._gone)
         trials = self.study.get_trials(deepcopy=False)
@@ -203,6 +206,7 @@ class StudyLoop:
             self._evaluate(self.study, batch, "search")
         self._await_others()
         self._refresh()
+        self._run_confirm()
         return self.stop_reason
 
     def _await_others(self) -> None:
@@ -264,6 +268,24 @@ class StudyLoop:
         if todo:
             self._evaluate(self.bstudy, todo, "baseline")
 
+    def _run_confirm(self) -> None:
+        """Train the search's top `confirm` trials on the extra seeds they lack (search/confirm.py)."""
+        if not self.cfg.confirm or self.cstudy is None or self.frame is None:
+            return
+        todo = []
+        for number, candidate, recipe, seed in confirm.missing(self.frame, self.ctx.fidelity, self.cfg.confirm,
+                                                               self.cfg.seed):
+            attrs = record.start_attrs(candidate, self.ctx.space, "confirm", self.ctx.fidelity, owner=self.ctx.owner,
+                                       confirms=number, seed=seed) | ({"recipe": recipe} if recipe else {})
+            # not `_claimed`: its seeds, not its candidate, make a confirmation new (searches sharing a
+            # study skip the confirmations another has running or done: `confirm.missing`)
+            todo.append(Proposal(record.create_running(self.cstudy, None, self.ctx.space, attrs), candidate, None,
+                                 recipe=recipe, seed=seed))
+        if todo:
+            self._status(f"confirming the top {self.cfg.confirm} trials on {len(confirm.SEED_OFFSETS)} more seeds")
+            self._evaluate(self.cstudy, todo, "confirm")
+            self._refresh()
+
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         """Train `batch`, recording each result as it arrives; for the search's own trials, tell the
         strategy at once and hand a free worker the next proposal while there is room."""
@@ -281,12 +303,13 @@ class StudyLoop:
         def on_result(job: Job, result) -> None:
             number = cast(int, job.trial)  # each job above carries its trial's number, and comes back as given
             prop = by_number.pop(number)
-            if prop.recipe and result.candidate:  # the recipe found its own candidate: record that one
+            if prop.recipe and result.candidate and kind != "confirm":  # the recipe found its own candidate
                 prop.candidate = Candidate.from_json(result.candidate)
                 record.replace_candidate(prop.trial, prop.candidate, self.ctx.space)
                 self.ctx.seen.add(prop.candidate.key)
-            label = number if kind == "search" else f"b{number}"
-            self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
+            label = number if kind == "search" else f"{kind[0]}{number}"  # b0, c0: as trials.csv labels them
+            if kind != "confirm":  # a confirmation's weights are another seed's of a kept trial's candidate
+                self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
             prop.trial.set_user_attr("elapsed_s", round(self.clock() - self.started, 2))  # on the search's clock
             status = record.finish(study, prop.trial, result, self.ctx.budget)
             obs = Observation(number, status, prop.candidate, prop.assignment,
@@ -342,7 +365,8 @@ class StudyLoop:
         if p.resume_from is not None and resume is None:
             p.trial.set_user_attr("continues", None)
             p.trial.set_user_attr("cost", (fidelity.stop or fidelity.steps or 0) / (fidelity.steps or 1))
-        return Job.of(p.candidate, fidelity, self.cfg.seed, recipe=p.recipe, trial=p.trial.number, resume=resume,
+        seed = self.cfg.seed if p.seed is None else p.seed
+        return Job.of(p.candidate, fidelity, seed, recipe=p.recipe, trial=p.trial.number, resume=resume,
                       keep_checkpoint=p.keep_checkpoint)
 
     def _weights_meta(self, candidate: Candidate, state: dict[str, Any]) -> dict[str, str]:
@@ -354,7 +378,8 @@ class StudyLoop:
 
     # --- the record's plain files ---------------------------------------------------------
     def _refresh(self, trial: optuna.Trial | None = None) -> None:
-        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy, self.cfg.run_dir)
+        df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy, self.cfg.run_dir,
+                                 self.cstudy)
         front = df[df["front"]]
         hv = hypervolume(front["score"].astype(float), front["peft_params"].astype(float),
                          self.ctx.chance, self.ctx.budget) if len(front) else 0.0

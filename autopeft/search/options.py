@@ -52,6 +52,9 @@ class SearchOptions:
     out: str | Path | None = _opt(None, "run directory (default runs/<task>-<date>-<time>)", cli=Path | None)
     seed: int = _opt(0, "seed of the strategy and of every trial's training")
     baselines: bool = _opt(False, "also train the hand-designed baselines that fit the budget")
+    confirm: int | None = _opt(None, "after the search, train its top N trials by dev score on 2 more seeds each "
+                               "and make the best mean of 3 its pick (export --best); 0 or unset: pick on one "
+                               "training; resuming a finished search with it confirms that search")
     test_scores: bool = _opt(True, "score the front (and the baselines) on the task's test split when the search "
                              "ends")
     keep_weights: str = _opt("front", "keep trained PEFT+head weights: none, front or all")

@@ -25,7 +25,7 @@ DEFAULT_SPACE = "full"
 # preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
 EXPORTABLE = {"peft": ("lora", ({"lora"}, {"ia3"}))}
 # the options a resumed search may change; everything else comes from its run.json
-RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every")
+RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every", "confirm")
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -187,6 +187,8 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         trials = DEFAULT_TRIALS if time_limit is None else 10**6
     if trials < 1:
         raise UserError(f"--trials {trials} must be at least 1")
+    if (opts.get("confirm") or 0) < 0:
+        raise UserError(f"--confirm {opts['confirm']} must be 0 (no confirmation) or more trials")
     config = load_config(opts["model"])
     bound = bind_space(opts["space"], config, 2)
     if exportable:

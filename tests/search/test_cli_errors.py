@@ -12,6 +12,7 @@ CASES = [
     (["--space", "/nonexistent/space.yaml"], "unknown space"),
     (["--time-limit", "soon"], "malformed time limit"),
     (["--keep-weights", "some"], "--keep-weights"),
+    (["--confirm", "-1"], "--confirm -1 must be 0"),
 ]
 
 

@@ -28,6 +28,7 @@ class Proposal:
     rung: int | None = None  # a multi-fidelity search's rung
     resume_from: int | None = None  # the trial whose checkpoint this one continues
     keep_checkpoint: bool = False  # keep a checkpoint where it stops (a rung below the last)
+    seed: int | None = None  # its own training seed (a confirmation's); None: the search's
 
 
 @dataclass
