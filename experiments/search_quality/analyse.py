@@ -34,9 +34,10 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "asha2s": "asha2 with the top third by dev score confirmed (promote=score), the default search's steps",
            "asha2s_r1": "asha2s in `full` with LoRA rank 1 in its grid (full_r1.yaml)",
            "warm_tied": "default search in a structured space (one choice per method for all layers; full_tied.yaml)",
-           "asha2s_tied": "asha2s in the structured space (full_tied.yaml)",
-           "warm_confirm": "default search, its top 3 at quick trained on 2 more seeds, the best mean of 3 picked "
-                           "(confirm.py)"}
+           "asha2s_tied": "asha2s in the structured space (full_tied.yaml)"}
+# a search followed by confirm.py's pass: its top 3 at quick trained on 2 more seeds, the best mean picked
+SOURCES |= {f"{k}_confirm": f"{v}, + its top 3 on 2 more seeds (confirm.py)" for k, v in list(SOURCES.items())
+            if k not in ("baseline", "user")}
 DEFAULT_SOURCE = "warm"  # the default search (`mobo:start=baselines`), which other strategies are paired with
 MAXMIN_AS_DEFAULT = "default search (no baseline is expressible at this budget: the max-min `mobo` runs)"
 
@@ -148,6 +149,10 @@ def user_table(df: pd.DataFrame) -> str:
         default = ok[(ok["source"] == DEFAULT_SOURCE) & (ok["pick"] == pick)]
         if source != DEFAULT_SOURCE and len(default):  # another strategy against the default search's picks
             lines.append(_comparison(source, pick, g, default.assign(pick=f"default search's {pick}")))
+        searched = source.removesuffix("_confirm")  # a confirmation pass against its own search's picks
+        own = ok[(ok["source"] == searched) & (ok["pick"] == pick)]
+        if searched not in (source, DEFAULT_SOURCE) and len(own):
+            lines.append(_comparison(source, pick, g, own.assign(pick=f"{searched}'s own {pick}")))
     return "\n".join(lines) + "\n"
 
 
