@@ -27,12 +27,12 @@ from autopeft.methods.candidate import Candidate
 from autopeft.pareto import hypervolume
 from autopeft.search import confirm, record, sharing, tables, weights
 from autopeft.search.evaluator import Evaluator
+from autopeft.search.peers import WAIT_S, Peers
 from autopeft.search.record import Observation
 from autopeft.search.strategies.base import Context, Proposal, Strategy
 
 # proposals asked for in a row while each turns out to be held by a search sharing the study
 CLAIM_TRIES = 20
-WAIT_S = 1.0  # how often a search whose remaining trials all run elsewhere looks for their results
 # what a re-run trial keeps of the interrupted one besides its candidate (a recipe re-runs as itself)
 RERUN_KEEPS = ("recipe", "origin", "allocation_of", "name", "rung", "continues")
 
@@ -96,7 +96,7 @@ class StudyLoop:
         self.frame: pd.DataFrame | None = None
         self.stop_reason = ""
         self.reruns: list[optuna.trial.FrozenTrial] = []  # interrupted trials a resumed search re-runs first
-        self.told: set[int] = set()  # trials the strategy has been told (search/sharing.py: others finish some)
+        self.peers = Peers(ctx, strategy)  # the searches sharing the study (search/peers.py)
         self.active: dict[int, Proposal] = {}  # the trials training now, by number (the heartbeat marks them)
         ctx.on_status = self._status
 
@@ -124,55 +124,12 @@ class StudyLoop:
             Candidate.from_json(t.user_attrs["candidate"]).key for t in todo}
         # rejected/duplicate proposals stay in the study, where Optuna samplers read them directly
         self.strategy.rebuild(history)
-        self.told = {o.number for o in history}
+        self.peers.told = {o.number for o in history}
         return todo
 
     def _gone(self, t: optuna.trial.FrozenTrial) -> bool:
         """Whether a RUNNING trial's search has stopped (always, for a study no other search shares)."""
         return self.ctx.owner is None or sharing.gone(t, self.ctx.owner)
-
-    def _catch_up(self) -> None:
-        """On a shared study: tell the strategy what other searches finished since, and take the
-        candidates they run or ran off the table, so that proposals are new to the whole study."""
-        fresh = []
-        for t in self.study.get_trials(deepcopy=False):
-            if t.number in self.told or t.state == TrialState.WAITING:
-                continue
-            running = t.state == TrialState.RUNNING
-            if running and not self._elsewhere(t):
-                continue  # this search's own, or one being opened
-            if not running:
-                self.told.add(t.number)  # looked at once: rejected, duplicate and interrupted ones too
-            if (o := record.observation(t)) is None or not (running or o.status in record.COUNTED):
-                continue
-            self.ctx.seen.add(o.candidate.key)
-            if not running:
-                fresh.append(o)
-        if fresh:
-            self.strategy.tell(fresh)
-
-    def _running_elsewhere(self) -> float:
-        """What the trials other searches sharing the study are training will count."""
-        return sum(record.cost_of(t) for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t))
-
-    def _elsewhere(self, t: optuna.trial.FrozenTrial) -> bool:
-        return self.ctx.owner is not None and sharing.alive_elsewhere(t, self.ctx.owner)
-
-    def _claimed(self, study: optuna.Study, prop: Proposal) -> bool:
-        """Whether the trial just opened may train: no lower-numbered trial of the study holds its
-        candidate at its fidelity (another search's, on a shared study); if one does, it is recorded
-        a duplicate and dropped."""
-        if self.ctx.owner is None:
-            return True
-        holder = sharing.claim(study, prop.trial.number, self.ctx.owner)
-        if holder is None:
-            return True
-        self.strategy.running.pop(prop.trial.number, None)
-        self.ctx.seen.add(prop.candidate.key)
-        record.reject(study, prop.trial, prop.candidate, self.ctx.space, self.ctx.budget,
-                      str(prop.trial.user_attrs.get("strategy", "")), status="duplicate",
-                      reason=f"trial {holder} of a search sharing the study holds it")
-        return False
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> str:
@@ -193,7 +150,7 @@ class StudyLoop:
             if self._time_left() <= 0:
                 self.stop_reason = "time limit"
                 break
-            elsewhere = self._running_elsewhere()
+            elsewhere = self.peers.running_elsewhere()
             want = min(self.cfg.batch, math.ceil(self.cfg.target - done - elsewhere))
             batch = self._proposals(want) if want > 0 else []
             if not batch and elsewhere:  # the rest runs in searches sharing the study: wait for it
@@ -204,40 +161,31 @@ class StudyLoop:
                 self.stop_reason = "the space has no new feasible candidate"
                 break
             self._evaluate(self.study, batch, "search")
-        self._await_others()
+        self.peers.await_others(self._time_left, self._status)
         self._refresh()
         self._run_confirm()
         return self.stop_reason
 
-    def _await_others(self) -> None:
-        """On a shared study: wait (within the time limit) for the trials other searches were
-        training when this one ended, so that its trials.csv and front.csv hold their results too."""
-        pending = {t.number for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t)}
-        while pending and self._time_left() > 0:
-            self._status(f"waiting for {len(pending)} trials of other searches sharing the study")
-            time.sleep(WAIT_S)
-            pending &= {t.number for t in self.study.get_trials(deepcopy=False) if self._elsewhere(t)}
-
     def _proposals(self, n: int) -> list[Proposal]:
         """Up to `n` trials to start: interrupted ones first (a resumed search), then the strategy's."""
-        self._catch_up()
+        self.peers.catch_up()
         batch: list[Proposal] = []
         while self.reruns and len(batch) < n:
             prop = self._rerun(self.reruns.pop(0))
-            batch += [prop] if self._claimed(self.study, prop) else []
+            batch += [prop] if self.peers.claimed(self.study, prop) else []
         for _ in range(CLAIM_TRIES):
             if len(batch) >= n:
                 break
             props = self.strategy.ask(n - len(batch))
             if not props:
                 break
-            batch += [p for p in props if self._claimed(self.study, p)]
+            batch += [p for p in props if self.peers.claimed(self.study, p)]
         return batch
 
     def _room(self, running: list[Proposal]) -> bool:
         """Whether another trial may start beside `running`: time is left, and what is done plus
         what runs (each trial its cost) is short of the target."""
-        planned = record.counted(self.study.get_trials(deepcopy=False)) + self._running_elsewhere()
+        planned = record.counted(self.study.get_trials(deepcopy=False)) + self.peers.running_elsewhere()
         planned += sum(float(p.trial.user_attrs.get("cost", 1.0)) for p in running)
         return self._time_left() > 0 and planned < self.cfg.target
 
@@ -263,7 +211,7 @@ class StudyLoop:
             attrs = record.start_attrs(cand, self.ctx.space, "baseline", self.ctx.fidelity, owner=self.ctx.owner,
                                        name=name)
             prop = Proposal(record.create_running(self.bstudy, None, self.ctx.space, attrs), cand, None)
-            if self._claimed(self.bstudy, prop):
+            if self.peers.claimed(self.bstudy, prop):
                 todo.append(prop)
         if todo:
             self._evaluate(self.bstudy, todo, "baseline")
@@ -277,7 +225,7 @@ class StudyLoop:
                                                                self.cfg.seed):
             attrs = record.start_attrs(candidate, self.ctx.space, "confirm", self.ctx.fidelity, owner=self.ctx.owner,
                                        confirms=number, seed=seed) | ({"recipe": recipe} if recipe else {})
-            # not `_claimed`: its seeds, not its candidate, make a confirmation new (searches sharing a
+            # not `peers.claimed`: its seeds, not its candidate, make a confirmation new (searches sharing a
             # study skip the confirmations another has running or done: `confirm.missing`)
             todo.append(Proposal(record.create_running(self.cstudy, None, self.ctx.space, attrs), candidate, None,
                                  recipe=recipe, seed=seed))
@@ -318,7 +266,7 @@ class StudyLoop:
             out.append(obs)
             if kind == "search":
                 self.strategy.tell([obs])
-                self.told.add(number)
+                self.peers.told.add(number)
             self._refresh(prop.trial if kind == "search" else None)
             self.progress.last = f"trial {label}: {status} {result.score if result.score is not None else ''}"
             self.progress.status = ""
