@@ -14,6 +14,8 @@ result exists; two runners may share the queue):
 
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --threads 1   # train
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 mnist-0.5 --more  # 106-108
+    .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 \
+        --extra found-1 found-2 found-3  # 109-114
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --analyse     # headroom.md
 """
 
@@ -32,12 +34,27 @@ from steps import CLI, Step, run_step
 HERE = Path(__file__).resolve().parent
 SEEDS = (103, 104, 105)  # fresh: the picks were retrained with 100-102, and the selection used their dev
 MORE_SEEDS = (106, 107, 108)  # --more: three more, in `<role>/more/`, where three pairs leave p ~ 0.1
+EXTRA_SEEDS = (109, 110, 111, 112, 113, 114)  # --extra ROLE: six more, in `<role>/extra/`, for small gaps
 TOP = 3  # non-baseline candidates per config
 USER_DEFAULT = "lora-r8"  # the peft docs' LoRA, as it fits the budget (lora-r8@r1 at the small budgets)
 
 
 def _key(candidate: str) -> str:
     return json.dumps(json.loads(candidate), sort_keys=True)
+
+
+def ranked_baselines(base: Path) -> pd.Series:
+    """The retrained baselines' mean dev score at `standard`, best first (no test score is used)."""
+    df = pd.read_csv(base / "retrained.csv")
+    df = df[(df["source"] == "baseline") & (df["status"] == "ok")]
+    return df.groupby("pick")["dev"].mean().sort_values(ascending=False)
+
+
+def best_baseline_now(base: Path) -> str:
+    """The candidate (canonical key) of the baseline with the best mean dev at `standard` in today's
+    retrained.csv: since the shrunk baselines (7d1531f) it is not always the selection's `best-baseline`."""
+    df = pd.read_csv(base / "retrained.csv")
+    return _key(df[df["pick"] == ranked_baselines(base).index[0]]["candidate"].iloc[0])
 
 
 def select(base: Path) -> pd.DataFrame:
@@ -72,13 +89,14 @@ def selection(base: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False)
 
 
-def steps(cfg: Config, base: Path, threads: list[str], more: bool = False) -> list[Step]:
+def steps(cfg: Config, base: Path, threads: list[str], more: bool = False, extra: tuple[str, ...] = ()) -> list[Step]:
     out = []
     for row in selection(base).itertuples():
         d = base / "headroom" / row.role
         d.mkdir(parents=True, exist_ok=True)
         (d / "candidate.json").write_text(row.candidate)
         batches = [(SEEDS, d, row.role)] + ([(MORE_SEEDS, d / "more", f"{row.role} more")] if more else [])
+        batches += [(EXTRA_SEEDS, d / "extra", f"{row.role} extra")] if row.role in extra else []
         for seeds, o, name in batches:
             cmd = [CLI, "train", str(d / "candidate.json"), *cfg.args(), "--fidelity", "standard",
                    "--seeds", ",".join(map(str, seeds)), "--report", "--out", str(o), *threads, *PRECISION]
@@ -88,25 +106,30 @@ def steps(cfg: Config, base: Path, threads: list[str], more: bool = False) -> li
 
 def results(base: Path) -> pd.DataFrame:
     rows = []
+    now = best_baseline_now(base)
     for sel in selection(base).itertuples():
         d = base / "headroom" / sel.role
-        for run in [r for path in (d / "result.json", d / "more" / "result.json") if path.is_file()
+        for run in [r for path in (d / "result.json", d / "more" / "result.json", d / "extra" / "result.json")
+                    if path.is_file()
                     for r in json.loads(path.read_text())["runs"]]:
             rows.append({"config": base.name, "role": sel.role, "what": sel.baseline or sel.sources,
                          "peft_params": run["peft_params"], "selection_dev": sel.dev, "seed": run["seed"],
                          "dev": run["score"], "test": (run["reports"].get("test") or {}).get("score"),
-                         "status": run["status"]})
+                         "status": run["status"], "best_baseline_now": _key(sel.candidate) == now})
     return pd.DataFrame(rows)
 
 
 def table(df: pd.DataFrame) -> str:
     lines = ["| config | candidate | found by / baseline | PEFT params | dev at selection | test (seeds) "
-             "| against the best baseline: difference, paired p | against lora-r8 as it fits |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| against the best baseline: difference, paired p | against lora-r8 as it fits "
+             "| against today's best baseline |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for config, c in df.groupby("config", sort=False):
         ok = c[c["status"] == "ok"]
         refs = {role: ok[ok["role"] == role] for role in ("best-baseline", "user-default")}
         refs["user-default"] = refs["user-default"] if len(refs["user-default"]) else refs["best-baseline"]
+        refs["now"] = ok[ok["best_baseline_now"]]  # empty where the selection's best-baseline is it
+        refs["now"] = refs["now"] if len(refs["now"]) and refs["now"]["role"].iloc[0] != "best-baseline" else ok[:0]
         for role, g in ok.groupby("role", sort=False):
             cells = []
             for ref in refs.values():
@@ -118,7 +141,7 @@ def table(df: pd.DataFrame) -> str:
             sd = g["test"].std(ddof=1) if len(g) > 1 else math.nan
             lines.append(f"| {config} | {role} | {g['what'].iloc[0]} | {int(g['peft_params'].iloc[0]):,} | "
                          f"{g['selection_dev'].iloc[0]:.4f} | {g['test'].mean():.4f} ± {sd:.4f} ({len(g)}) | "
-                         f"{cells[0]} | {cells[1]} |")
+                         f"{cells[0]} | {cells[1]} | {cells[2]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +151,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--threads", type=int, default=None, help="torch threads of each training")
     ap.add_argument("--more", action="store_true", help=f"also train seeds {MORE_SEEDS} (after the first three)")
+    ap.add_argument("--extra", nargs="*", default=[], metavar="ROLE",
+                    help=f"also train seeds {EXTRA_SEEDS} of these roles (e.g. found-1), in <role>/extra/")
     ap.add_argument("--analyse", action="store_true", help="write headroom.csv and headroom.md from the results")
     args = ap.parse_args()
     bases = [(CONFIGS[name], HERE / args.machine / name) for name in args.only]
@@ -139,7 +164,7 @@ def main() -> None:
         return
     threads = ["--threads", str(args.threads)] if args.threads else []
     for cfg, base in bases:
-        for step in steps(cfg, base, threads, args.more):
+        for step in steps(cfg, base, threads, args.more, tuple(args.extra)):
             if not step.done():
                 run_step(step, base / "log")
 
