@@ -84,10 +84,17 @@ WARM_TIED = ["--strategy", "mobo:start=baselines", "--space", str(HERE / "full_t
 # at 300 steps (it picked (IA)³ on every MNIST seed) in `warm_tied`'s structured space (its (IA)³ subsets
 # led on tweets at 0.05%)
 ASHA2S_TIED = [*ASHA2S, "--space", str(HERE / "full_tied.yaml")]
+# `warm20`: the default search with 20 trials, not 10. With bf16 autocast the README's search takes about
+# 4 minutes of the 10 it may take (experiments/default_search), so the trials a default could hold
+# doubled. Each seed continues `warm`'s finished run of the same seed (`--resume --trials 20`: its first
+# 10 trials are `warm`'s own, in fp32 like every arm here), so only the 10 more trials are trained and
+# the pair differs in nothing but the trials.
+WARM20 = ["--strategy", "mobo:start=baselines", "--trials", "20"]
+CONTINUES = {"warm20": ("warm", 20)}  # label: (the arm whose runs it continues, to this many trials)
 SEARCHES = (("mobo", MAXMIN), ("adalora", ["--strategy", "adalora"]), ("peft", ["--exportable", "peft", *MAXMIN]),
             ("warm", ["--strategy", "mobo:start=baselines"]), ("asha", ASHA), ("asha2", ASHA2),
             ("asha2s", ASHA2S), ("asha2s_r1", ASHA2S_R1),
-            ("warm_tied", WARM_TIED), ("asha2s_tied", ASHA2S_TIED))
+            ("warm_tied", WARM_TIED), ("asha2s_tied", ASHA2S_TIED), ("warm20", WARM20))
 # the strategies at equal time: each search stops at the same limit of CPU time (its optimiser's and
 # supernet's time counted), on one config
 CLOCK_CONFIG = "tweets-0.5"
@@ -126,6 +133,13 @@ def search_steps(cfg: Config, base: Path, label: str, extra: list[str], seeds=SE
         run = base / "runs" / f"{label}-s{seed}"
         cmd = [CLI, "search", *cfg.args(), "--budget", cfg.budget, "--seed", str(seed), "--out", str(run), *extra,
                *PRECISION]
+        if label in CONTINUES:
+            source, trials = CONTINUES[label]
+            src = base / "runs" / f"{source}-s{seed}"
+            if finished(src) and (src / "study.db").is_file():  # else not ready (or not run at this config)
+                out.append(Step(f"search {label} seed {seed}", cmd, run / "run.json", resume_dir=run, continues=src,
+                                trials=trials))
+            continue
         out.append(Step(f"search {label} seed {seed}", cmd, run / "run.json", resume_dir=run))
     return out
 
@@ -243,6 +257,8 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
                 d = base / "runs" / "retrain" / f"{label}-s{seed}-{which}"
                 fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
                 what = _retrain_target(row, d)
+                if not (d / "result.json").is_file() and what == [str(d / "candidate.json")]:
+                    reuse_retrain(base, d, row["candidate"], fresh)
                 cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
                        "--report", "--out", str(d), *_threads(), *PRECISION]
                 out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json"))
@@ -257,6 +273,29 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
                "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d), *_threads(), *PRECISION]
         out.append(Step(f"retrain baseline {name}", cmd, d / "result.json"))
     return out
+
+
+def reuse_retrain(base: Path, out: Path, candidate: str, seed: int) -> bool:
+    """Write `out`'s result.json from an earlier retraining of the same candidate with the same seed
+    (a pick that is another arm's pick, or a baseline), naming it in `copied_from`: retraining is
+    deterministic on this CPU (seed 100's `ia3` scored 0.7658 on test as tweets-0.5's `warm` seed-0 knee
+    and as the baseline). True when one was found."""
+    from autopeft.methods.candidate import Candidate
+
+    key = Candidate.from_json(candidate).key
+    for result in sorted((base / "runs" / "retrain").glob("*/result.json")):
+        if result.parent == out:
+            continue
+        r = json.loads(result.read_text())
+        runs = [x for x in r.get("runs", []) if x["seed"] == seed and x["status"] == "ok"]
+        if not runs or not r.get("candidate") or Candidate.from_json(r["candidate"]).key != key:
+            continue
+        one = {"runs": runs, "seeds": [seed], "score": runs[0]["score"], "scores": [runs[0]["score"]], "std": 0.0}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "result.json").write_text(json.dumps(r | one | {"copied_from": r.get("copied_from") or
+                                                                 result.parent.name}, indent=2))
+        return True
+    return False
 
 
 def _retrain_target(row: dict[str, str], out: Path) -> list[str]:

@@ -28,16 +28,27 @@ class Step:
     done_file: Path
     resume_dir: Path | None = None  # a search: continued with --resume when it was killed
     fresh_dir: Path | None = None  # a search that starts again from scratch when it was killed
+    # a search that continues another's finished run to more trials: the run is copied from
+    # `continues` into `resume_dir`, then resumed with `--trials trials`
+    continues: Path | None = None
+    trials: int | None = None
 
     def done(self) -> bool:
         if self.resume_dir is not None or self.fresh_dir is not None:
-            return finished(self.resume_dir or self.fresh_dir)
+            run = self.resume_dir or self.fresh_dir
+            assert run is not None
+            return finished(run) and (self.trials is None or _trials_done(run) >= self.trials)
         return self.done_file.is_file()
 
     def argv(self) -> list[str]:
         if self.resume_dir is not None and (self.resume_dir / "study.db").is_file():
-            return [CLI, "search", "--resume", str(self.resume_dir)]
+            more = ["--trials", str(self.trials)] if self.trials is not None else []
+            return [CLI, "search", "--resume", str(self.resume_dir), *more]
         return self.command
+
+
+def _trials_done(run: Path) -> float:
+    return float(json.loads((run / "run.json").read_text()).get("trials_done") or 0)
 
 
 def finished(run: Path) -> bool:
@@ -58,6 +69,11 @@ def run_step(step: Step, log_dir: Path) -> bool:
             return False  # another runner has it (two runners may share the queue), or it just finished
         if step.fresh_dir is not None and step.fresh_dir.is_dir():
             shutil.rmtree(step.fresh_dir)  # a clock run stopped part-way: its clock cannot resume
+        if step.continues is not None and step.resume_dir is not None and not step.resume_dir.is_dir():
+            part = step.resume_dir.with_name(step.resume_dir.name + ".copying")  # renamed whole: a runner
+            shutil.rmtree(part, ignore_errors=True)  # never sees a half copy (without its study) and drops it
+            shutil.copytree(step.continues, part, ignore=shutil.ignore_patterns(".lock"))
+            part.rename(step.resume_dir)
         return _run_locked(step, log_dir, log, lock)
 
 

@@ -137,7 +137,9 @@ def table(plans: dict[str, pd.DataFrame], df: pd.DataFrame) -> str:
                 lines.append(f"| {config} | {row.name} | {size} | not trained yet | |")
                 continue
             n, pv = paired(g, ref) if row.role != "best-baseline" else (0, 0.0)
-            diff = f"{g['test'].mean() - ref['test'].mean():+.4f}, p = {pv:.3f} ({n} pairs)" if n else ""
+            pairs = g[["seed", "test"]].merge(ref[["seed", "test"]], on="seed", suffixes=("", "_ref"))
+            gap = (pairs["test"] - pairs["test_ref"]).mean()  # over the seeds both have
+            diff = f"{gap:+.4f}, p = {pv:.3f} ({n} pairs)" if n else ""
             lines.append(f"| {config} | {row.name} | {size} | {g['test'].mean():.4f} ± {g['test'].std(ddof=1):.4f} "
                          f"({len(g)}) | {diff} |")
     return "\n".join(lines) + "\n"
