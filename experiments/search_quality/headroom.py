@@ -21,14 +21,13 @@ result exists; two runners may share the queue):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
 from analyse import paired  # noqa: I001 (this folder's modules)
-from run import CONFIGS, PRECISION, Config
+from run import CONFIGS, PRECISION, Config, study_parser
 from steps import CLI, Step, run_step
 
 HERE = Path(__file__).resolve().parent
@@ -146,14 +145,10 @@ def table(df: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--machine", default="cpu")
-    ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
-    ap.add_argument("--threads", type=int, default=None, help="torch threads of each training")
+    ap = study_parser(__doc__, "headroom.csv and headroom.md")
     ap.add_argument("--more", action="store_true", help=f"also train seeds {MORE_SEEDS} (after the first three)")
     ap.add_argument("--extra", nargs="*", default=[], metavar="ROLE",
                     help=f"also train seeds {EXTRA_SEEDS} of these roles (e.g. found-1), in <role>/extra/")
-    ap.add_argument("--analyse", action="store_true", help="write headroom.csv and headroom.md from the results")
     args = ap.parse_args()
     bases = [(CONFIGS[name], HERE / args.machine / name) for name in args.only]
     if args.analyse:

@@ -348,6 +348,17 @@ def expressible_baselines(cfg: Config) -> list[str]:
     return [name for name, cand in fitted(bound.dims, budget) if bound.assignment_of(cand) is not None]
 
 
+def study_parser(doc: str, outputs: str) -> argparse.ArgumentParser:
+    """The options a follow-up study's script (headroom.py, unions.py) shares: where, which configs,
+    how many threads, and --analyse (which writes `outputs`)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--machine", default="cpu")
+    ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--threads", type=int, default=None, help="torch threads of each training")
+    ap.add_argument("--analyse", action="store_true", help=f"write {outputs} from the results")
+    return ap
+
+
 def _threads() -> list[str]:
     return ["--threads", str(TRAIN_THREADS)] if TRAIN_THREADS else []
 

@@ -19,14 +19,13 @@ that is more evidence that at these budgets the best baseline is what the space 
 
 from __future__ import annotations
 
-import argparse
 import json
 from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
 from headroom import MORE_SEEDS, SEEDS, _key, ranked_baselines  # noqa: I001 (this folder's modules)
-from run import CONFIGS, PRECISION, Config
+from run import CONFIGS, PRECISION, Config, study_parser
 from steps import CLI, Step, run_step
 
 from autopeft.backbones import load_config
@@ -146,11 +145,7 @@ def table(plans: dict[str, pd.DataFrame], df: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--machine", default="cpu")
-    ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
-    ap.add_argument("--threads", type=int, default=None, help="torch threads of each training")
-    ap.add_argument("--analyse", action="store_true", help="write unions.csv and unions.md from the results")
+    ap = study_parser(__doc__, "unions.csv and unions.md")
     args = ap.parse_args()
     bases = [(CONFIGS[name], HERE / args.machine / name) for name in args.only]
     if args.analyse:
