@@ -123,6 +123,14 @@ def paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, float]:
     return len(m), float(stats.ttest_rel(m["test_a"], m["test_b"]).pvalue)
 
 
+def paired_gap(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, float, float]:
+    """`paired`, with the mean test difference a - b over the seeds both have (not the difference of
+    their means, which a reference trained on more seeds would skew)."""
+    n, p = paired(a, b)
+    m = a[["seed", "test"]].merge(b[["seed", "test"]], on="seed", suffixes=("_a", "_b")).dropna()
+    return n, float((m["test_a"] - m["test_b"]).mean()) if len(m) else math.nan, p
+
+
 def user_table(df: pd.DataFrame) -> str:
     """Markdown: each source's retrained test scores, and each search against the best baseline at no
     more parameters (a search's picks vary in size: the comparator fits under the largest of them)

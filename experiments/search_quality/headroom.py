@@ -15,7 +15,7 @@ result exists; two runners may share the queue):
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --threads 1   # train
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 mnist-0.5 --more  # 106-108
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 \
-        --extra found-1 found-2 found-3  # 109-114
+        --extra found-2 found-3  # 109-114 (run for these two)
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --analyse     # headroom.md
 """
 
@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from analyse import paired  # noqa: I001 (this folder's modules)
+from analyse import paired_gap  # noqa: I001 (this folder's modules)
 from run import CONFIGS, PRECISION, Config, study_parser
 from steps import CLI, Step, run_step
 
@@ -135,8 +135,8 @@ def table(df: pd.DataFrame) -> str:
                 if not len(ref) or ref["role"].iloc[0] == role:
                     cells.append("")
                     continue
-                n, p = paired(g, ref)
-                cells.append(f"{g['test'].mean() - ref['test'].mean():+.4f}, p = {p:.3f}" if n else "")
+                n, gap, p = paired_gap(g, ref)
+                cells.append(f"{gap:+.4f}, p = {p:.3f} ({n})" if n else "")
             sd = g["test"].std(ddof=1) if len(g) > 1 else math.nan
             lines.append(f"| {config} | {role} | {g['what'].iloc[0]} | {int(g['peft_params'].iloc[0]):,} | "
                          f"{g['selection_dev'].iloc[0]:.4f} | {g['test'].mean():.4f} ± {sd:.4f} ({len(g)}) | "

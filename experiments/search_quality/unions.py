@@ -119,7 +119,7 @@ def results(cfg: Config, base: Path) -> pd.DataFrame:
 
 
 def table(plans: dict[str, pd.DataFrame], df: pd.DataFrame) -> str:
-    from analyse import paired
+    from analyse import paired_gap
 
     lines = ["| config | candidate | PEFT params (budget) | test (seeds) | against the best baseline: "
              "difference, paired p |", "|---|---|---:|---:|---:|"]
@@ -135,9 +135,7 @@ def table(plans: dict[str, pd.DataFrame], df: pd.DataFrame) -> str:
             if not len(g):
                 lines.append(f"| {config} | {row.name} | {size} | not trained yet | |")
                 continue
-            n, pv = paired(g, ref) if row.role != "best-baseline" else (0, 0.0)
-            pairs = g[["seed", "test"]].merge(ref[["seed", "test"]], on="seed", suffixes=("", "_ref"))
-            gap = (pairs["test"] - pairs["test_ref"]).mean()  # over the seeds both have
+            n, gap, pv = paired_gap(g, ref) if row.role != "best-baseline" else (0, 0.0, 0.0)
             diff = f"{gap:+.4f}, p = {pv:.3f} ({n} pairs)" if n else ""
             lines.append(f"| {config} | {row.name} | {size} | {g['test'].mean():.4f} ± {g['test'].std(ddof=1):.4f} "
                          f"({len(g)}) | {diff} |")
