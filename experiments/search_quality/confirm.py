@@ -8,7 +8,7 @@ trains each at the search's fidelity with two more training seeds (200 and 201; 
 them), and picks the best mean of the three on dev (never test). The pick is retrained as every
 pick is (`standard`, seed 100 + the search seed, scored on `test`) in `runs/retrain/<arm>-s<seed>-best`,
 where `<arm>` is `<base>_confirm`; when that candidate was already retrained with the same seed (the
-search's best or knee, or a baseline), that retraining is copied rather than run again (`copied_from`
+search's best or knee, another arm's pick or a baseline), that retraining is copied rather than run again (`copied_from`
 names it). The pass costs K x 2 trainings
 at the search's fidelity, 6 with K = 3: 60% more than the default search's 10 trials. Each search's
 pass is written to `runs/<arm>-s<seed>/confirm.csv`; analyse.py puts the arm in the user's table.
@@ -26,7 +26,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from run import CONFIGS, PRECISION, RETRAIN_FIDELITY, RETRAIN_SEEDS, SEARCH_SEEDS, Config  # noqa: I001
+from retraining import reuse_retrain  # noqa: I001 (this folder's modules)
+from run import CONFIGS, PRECISION, RETRAIN_FIDELITY, RETRAIN_SEEDS, SEARCH_SEEDS, Config
 from steps import CLI, Step, finished, run_step
 
 HERE = Path(__file__).resolve().parent
@@ -93,33 +94,6 @@ def retrain_step(cfg: Config, base: Path, label: str, seed: int, picked: pd.Seri
     return Step(f"retrain {label}_confirm seed {seed} best (trial {picked['trial']})", cmd, d / "result.json")
 
 
-def copy_own_retrain(base: Path, label: str, seed: int, picked: pd.Series) -> bool:
-    """When the confirmation picks a candidate already retrained with the same seed (the search's own
-    best or knee, or a baseline): that retraining stands for the arm's, as retraining is deterministic
-    on this CPU (seed 100's `ia3` scored 0.7658 on test as tweets-0.5's `warm` seed-0 knee and as the
-    baseline). True when copied."""
-    from autopeft.methods.candidate import Candidate
-
-    fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
-    key = Candidate.from_json(picked["candidate"]).key
-    retrain = base / "runs" / "retrain"
-    for own in [retrain / f"{label}-s{seed}-best", retrain / f"{label}-s{seed}-knee",
-                *sorted(retrain.glob("baseline-*"))]:
-        result = own / "result.json"
-        if not result.is_file():
-            continue
-        r = json.loads(result.read_text())
-        runs = [x for x in r["runs"] if x["seed"] == fresh]
-        if Candidate.from_json(r["candidate"]).key != key or not runs:
-            continue
-        d = retrain / f"{label}_confirm-s{seed}-best"
-        d.mkdir(parents=True, exist_ok=True)
-        one = {"runs": runs, "seeds": [fresh], "score": runs[0]["score"], "scores": [runs[0]["score"]], "std": 0.0}
-        (d / "result.json").write_text(json.dumps(r | one | {"copied_from": own.name}, indent=2))
-        return True
-    return False
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="cpu")
@@ -142,7 +116,8 @@ def main() -> None:
                     continue
                 picked = pick(base, label, seed).iloc[0]
                 step = retrain_step(cfg, base, label, seed, picked, threads)
-                if not step.done() and not copy_own_retrain(base, label, seed, picked):
+                if not step.done() and not reuse_retrain(base, step.done_file.parent, picked["candidate"],
+                                                         RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]):
                     run_step(step, base / "log")
 
 

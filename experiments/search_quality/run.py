@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps import CLI, Step, _alive, finished, run_step, write_timeline  # noqa: I001 (this folder's module)
+from retraining import picks, retrain_target, reuse_retrain  # noqa: I001 (this folder's modules)
+from steps import CLI, Step, _alive, finished, run_step, write_timeline
 
 from autopeft.search.settings import parse_duration
 
@@ -230,18 +231,6 @@ def baseline_steps(cfg: Config, base: Path) -> list[Step]:
     return out
 
 
-def picks(run: Path) -> list[tuple[str, dict[str, str]]]:
-    """A finished search's best front member and its knee where it differs."""
-    from autopeft.export import rundir
-
-    r = rundir.read_run(run)
-    best, knee = rundir.best(r), rundir.knee(r)
-    out = [("best", best)]
-    if knee["trial"] != best["trial"]:
-        out.append(("knee", knee))
-    return out
-
-
 def retrain_steps(cfg: Config, base: Path) -> list[Step]:
     """Each finished search's picks (one fresh seed each; of the --variants and --seeds this runner
     takes) and the best baselines (three seeds each)."""
@@ -256,7 +245,7 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
             for which, row in picks(run):
                 d = base / "runs" / "retrain" / f"{label}-s{seed}-{which}"
                 fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
-                what = _retrain_target(row, d)
+                what = retrain_target(row, d)
                 if not (d / "result.json").is_file() and what == [str(d / "candidate.json")]:
                     reuse_retrain(base, d, row["candidate"], fresh)
                 cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
@@ -273,41 +262,6 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
                "--seeds", ",".join(map(str, RETRAIN_SEEDS)), "--report", "--out", str(d), *_threads(), *PRECISION]
         out.append(Step(f"retrain baseline {name}", cmd, d / "result.json"))
     return out
-
-
-def reuse_retrain(base: Path, out: Path, candidate: str, seed: int) -> bool:
-    """Write `out`'s result.json from an earlier retraining of the same candidate with the same seed
-    (a pick that is another arm's pick, or a baseline), naming it in `copied_from`: retraining is
-    deterministic on this CPU (seed 100's `ia3` scored 0.7658 on test as tweets-0.5's `warm` seed-0 knee
-    and as the baseline). True when one was found."""
-    from autopeft.methods.candidate import Candidate
-
-    key = Candidate.from_json(candidate).key
-    for result in sorted((base / "runs" / "retrain").glob("*/result.json")):
-        if result.parent == out:
-            continue
-        r = json.loads(result.read_text())
-        runs = [x for x in r.get("runs", []) if x["seed"] == seed and x["status"] == "ok"]
-        if not runs or not r.get("candidate") or Candidate.from_json(r["candidate"]).key != key:
-            continue
-        one = {"runs": runs, "seeds": [seed], "score": runs[0]["score"], "scores": [runs[0]["score"]], "std": 0.0}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").write_text(json.dumps(r | one | {"copied_from": r.get("copied_from") or
-                                                                 result.parent.name}, indent=2))
-        return True
-    return False
-
-
-def _retrain_target(row: dict[str, str], out: Path) -> list[str]:
-    """What `autopeft train` is given for a pick: AdaLoRA's recipe at the pick's target (a user re-runs
-    AdaLoRA, not its allocation), else the candidate as a JSON file."""
-    recipe = json.loads(row.get("recipe") or "null")
-    if recipe and recipe.get("method") == "adalora":
-        return ["adalora", "--budget", str(recipe["target_params"])]
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "candidate.json"
-    path.write_text(row["candidate"])
-    return [str(path)]
 
 
 def best_baselines(base: Path) -> list[str]:
