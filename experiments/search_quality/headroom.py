@@ -15,7 +15,7 @@ result exists; two runners may share the queue):
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --threads 1   # train
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 mnist-0.5 --more  # 106-108
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --only tweets-0.05 \
-        --extra found-2 found-3  # 109-114 (run for these two)
+        --extra found-1 found-2 found-3  # 109-114
     .venv/bin/python experiments/search_quality/headroom.py --machine cpu --analyse     # headroom.md
 """
 
