@@ -42,18 +42,22 @@ def _key(candidate: str) -> str:
     return json.dumps(json.loads(candidate), sort_keys=True)
 
 
+def _retrained_baselines(base: Path) -> pd.DataFrame:
+    df = pd.read_csv(base / "retrained.csv")
+    return df[(df["source"] == "baseline") & (df["status"] == "ok")]
+
+
 def ranked_baselines(base: Path) -> pd.Series:
     """The retrained baselines' mean dev score at `standard`, best first (no test score is used)."""
-    df = pd.read_csv(base / "retrained.csv")
-    df = df[(df["source"] == "baseline") & (df["status"] == "ok")]
-    return df.groupby("pick")["dev"].mean().sort_values(ascending=False)
+    return _retrained_baselines(base).groupby("pick")["dev"].mean().sort_values(ascending=False)
 
 
 def best_baseline_now(base: Path) -> str:
     """The candidate (canonical key) of the baseline with the best mean dev at `standard` in today's
     retrained.csv: since the shrunk baselines (7d1531f) it is not always the selection's `best-baseline`."""
-    df = pd.read_csv(base / "retrained.csv")
-    return _key(df[df["pick"] == ranked_baselines(base).index[0]]["candidate"].iloc[0])
+    df = _retrained_baselines(base)
+    best = df.groupby("pick")["dev"].mean().idxmax()
+    return _key(df[df["pick"] == best]["candidate"].iloc[0])
 
 
 def select(base: Path) -> pd.DataFrame:

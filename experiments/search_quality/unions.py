@@ -93,7 +93,7 @@ def steps(cfg: Config, base: Path, threads: list[str]) -> list[Step]:
         for sub, seeds in BATCHES:
             if _earlier(base, row.candidate, seeds):
                 continue
-            o = d / sub if sub else d
+            o = d / sub  # "" is d itself
             cmd = [CLI, "train", str(d / "candidate.json"), *cfg.args(), "--fidelity", "standard",
                    "--seeds", ",".join(map(str, seeds)), "--report", "--out", str(o), *threads, *PRECISION]
             out.append(Step(f"unions {cfg.name} {row.role} {sub}".strip(), cmd, o / "result.json"))
@@ -107,7 +107,7 @@ def results(cfg: Config, base: Path) -> pd.DataFrame:
             continue
         d = base / "unions" / row.role
         for sub, seeds in BATCHES:
-            res = _earlier(base, row.candidate, seeds) or (d / sub / "result.json" if sub else d / "result.json")
+            res = _earlier(base, row.candidate, seeds) or d / sub / "result.json"
             if not res.is_file():
                 continue
             for run in json.loads(res.read_text())["runs"]:
