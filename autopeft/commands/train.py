@@ -113,6 +113,9 @@ def train(
                                        "validation…)")] = "dev",
     report: Annotated[bool, typer.Option(help="also score the task's report splits (official validation/test)")]
     = False,
+    predictions: Annotated[bool, typer.Option(help="also write predictions.csv.gz: each seed's label and prediction "
+                                              "per example of every scored split (for paired tests over "
+                                              "examples between candidates)")] = False,
     max_length: Annotated[int, typer.Option(help="tokens per example after truncation")] = 128,
     dropout: Annotated[float | None, typer.Option(help="backbone dropout (default 0: measured faster, no worse)")]
     = None,
@@ -183,9 +186,27 @@ def train(
     out_dir = out or Path("runs") / f"train-{_slug(name)}-{_slug(Path(task).stem)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
+    if predictions:
+        write_predictions(results, out_dir / PREDICTIONS_FILE)
     _print(summary, dims, out_dir)
     if summary["status"] != "ok":
         raise typer.Exit(1)
+
+
+PREDICTIONS_FILE = "predictions.csv.gz"
+
+
+def write_predictions(results: list[Any], path: Path) -> None:
+    """One row per seed, split and example (its position in what that split scored: the same examples
+    for every candidate and seed, so two candidates' files pair row by row), with label and prediction."""
+    import numpy as np
+    import pandas as pd
+
+    frames = [pd.DataFrame({"seed": r.seed, "split": name, "example": np.arange(len(preds)), "label": labels,
+                            "prediction": preds})
+              for r in results if r.ok and r.predictions for name, (labels, preds) in r.predictions.items()]
+    if frames:
+        pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
 
 def _adalora_recipe(candidate: str, budget: str | None, dims: Any) -> str | None:

@@ -37,6 +37,8 @@ class EvalResult:
     attention: str = "sdpa"  # the backbone's attention kernel: sdpa, or eager under bf16 on a CPU (precision.py)
     state: dict[str, Any] | None = field(default=None, repr=False)  # PEFT + head tensors, when kept
     checkpoint: bytes | None = field(default=None, repr=False)  # the paused training, when asked for
+    # each scored split's (labels, predictions) in the order scored: for paired tests over examples
+    predictions: dict[str, tuple[Any, Any]] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -48,4 +50,5 @@ class EvalResult:
         out = asdict(self)
         out.pop("state")
         out.pop("checkpoint")
+        out.pop("predictions")
         return out

@@ -126,7 +126,11 @@ def score_split(model: nn.Module, task: EncodedTask, split: EncodedSplit, device
                 precision: str = "fp32") -> dict[str, float]:
     """The task's metric values (with `score`) on a split, and its mean `loss` (a continuous
     signal that small evaluation sets rank by better than accuracy: experiments/supernet)."""
-    preds, loss = predict(model, task, split, device, precision)
+    return split_values(task, split, *predict(model, task, split, device, precision))
+
+
+def split_values(task: EncodedTask, split: EncodedSplit, preds: np.ndarray, loss: float) -> dict[str, float]:
+    """`score_split`'s values from predictions already made."""
     if not np.all(np.isfinite(preds)):
         raise FloatingPointError("the model predicts non-finite values")
     return {**metrics.compute(task.spec.metric, preds, split.labels), "loss": loss}
@@ -199,12 +203,21 @@ def score_trained(result: EvalResult, model: nn.Module, task: EncodedTask, attac
                   split: str, report_splits: tuple[str, ...], keep_state: bool, device: Any,
                   extra: dict[str, float] | None = None, precision: str = "fp32") -> None:
     """Score a trained candidate on `split` (a fidelity's subset) and the report splits under the
-    precision it trained in, keep its folded tensors when asked, and mark the result ok."""
+    precision it trained in, keep its folded tensors when asked, and mark the result ok. Each scored
+    split's labels and predictions ride along (`result.predictions`, a few KB): what a paired test over
+    examples needs (`autopeft train --predictions`)."""
     regression = task.spec.problem_type == REGRESSION
-    values = score_split(model, task, subset(task.splits[split], fidelity.eval, regression), device, precision)
+    result.predictions = predictions = {}
+
+    def scored(name: str, data: EncodedSplit) -> dict[str, float]:
+        preds, loss = predict(model, task, data, device, precision)
+        predictions[name] = (data.labels, preds)  # a report split scored whole replaces its subset
+        return split_values(task, data, preds, loss)
+
+    values = scored(split, subset(task.splits[split], fidelity.eval, regression))
     values.update(extra or {})
     result.metrics, result.score = values, values["score"]
-    result.reports = {s: score_split(model, task, task.splits[s], device, precision) for s in report_splits}
+    result.reports = {s: scored(s, task.splits[s]) for s in report_splits}
     if keep_state:  # what an export holds: reparameterisations folded into plain tensors
         attached.fold()
         result.state = {k: v.detach().cpu().clone() for k, v in attached.state_dict().items()}

@@ -32,6 +32,30 @@ def test_train_baseline_over_two_seeds_writes_result_json(tmp_path, tiny_bert, s
     assert "±" in capsys.readouterr().out
 
 
+def test_predictions_reproduce_every_recorded_score(tmp_path, tiny_bert, sentiment_csv, monkeypatch, capsys):
+    import pandas as pd
+
+    args = ["train", "lora-r8", "--task", str(sentiment_csv), "--model", tiny_bert, "--fidelity", "steps=3,eval=40",
+            "--seeds", "1,2", "--report"]
+    assert _main(monkeypatch, *args, "--out", str(tmp_path / "plain")) == 0, capsys.readouterr().err
+    assert not (tmp_path / "plain" / "predictions.csv.gz").exists()  # only when asked
+    assert _main(monkeypatch, *args, "--out", str(tmp_path / "o"), "--predictions") == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    preds = pd.read_csv(tmp_path / "o" / "predictions.csv.gz")
+    assert set(preds["split"]) == {"dev", "test"}
+    for run in result["runs"]:
+        mine = preds[preds["seed"] == run["seed"]]
+        dev, test = mine[mine["split"] == "dev"], mine[mine["split"] == "test"]
+        assert len(dev) == 40 and list(dev["example"]) == list(range(40))  # the fidelity's dev subset
+        assert (dev["label"] == dev["prediction"]).mean() == pytest.approx(run["score"])
+        assert (test["label"] == test["prediction"]).mean() == pytest.approx(run["reports"]["test"]["accuracy"])
+    # the same examples in the same order for every seed, so two candidates' files pair row by row
+    by_seed = [g[["split", "example", "label"]].reset_index(drop=True) for _, g in preds.groupby("seed")]
+    assert by_seed[0].equals(by_seed[1])
+    # the plain run trained the same models: its scores are the ones the predictions reproduce
+    assert json.loads((tmp_path / "plain" / "result.json").read_text())["scores"] == result["scores"]
+
+
 def test_train_candidate_file(tmp_path, tiny_bert, sentiment_csv, monkeypatch, capsys):
     cand = {"layers": [{"bitfit": {"q": 1}}, {"lora": {"v": 2}}]}
     path = tmp_path / "cand.json"
