@@ -44,11 +44,17 @@ def reuse_retrain(base: Path, out: Path, candidate: str, seed: int) -> bool:
 
 def retrain_target(row: dict[str, str], out: Path) -> list[str]:
     """What `autopeft train` is given for a pick: AdaLoRA's recipe at the pick's target (a user re-runs
-    AdaLoRA, not its allocation), else the candidate as a JSON file."""
+    AdaLoRA, not its allocation), else the candidate as a JSON file (`prepare_retrain` writes it)."""
     recipe = json.loads(row.get("recipe") or "null")
     if recipe and recipe.get("method") == "adalora":
         return ["adalora", "--budget", str(recipe["target_params"])]
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "candidate.json"
-    path.write_text(row["candidate"])
-    return [str(path)]
+    return [str(out / "candidate.json")]
+
+
+def prepare_retrain(base: Path, out: Path, row: dict[str, str], seed: int) -> None:
+    """Before a pick's retraining runs (run.py's `Step.prepare`): its candidate file, and its result
+    copied from an identical retraining where there is one."""
+    if retrain_target(row, out) == [str(out / "candidate.json")]:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "candidate.json").write_text(row["candidate"])
+        reuse_retrain(base, out, row["candidate"], seed)

@@ -18,9 +18,10 @@ import argparse
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from retraining import picks, retrain_target, reuse_retrain  # noqa: I001 (this folder's modules)
+from retraining import picks, prepare_retrain, retrain_target  # noqa: I001 (this folder's modules)
 from steps import CLI, Step, _alive, finished, run_step, write_timeline
 
 from autopeft.search.settings import parse_duration
@@ -252,12 +253,10 @@ def retrain_steps(cfg: Config, base: Path) -> list[Step]:
             for which, row in picks(run):
                 d = base / "runs" / "retrain" / f"{label}-s{seed}-{which}"
                 fresh = RETRAIN_SEEDS[SEARCH_SEEDS.index(seed)]
-                what = retrain_target(row, d)
-                if not (d / "result.json").is_file() and what == [str(d / "candidate.json")]:
-                    reuse_retrain(base, d, row["candidate"], fresh)
-                cmd = [CLI, "train", *what, *cfg.args(), "--fidelity", RETRAIN_FIDELITY, "--seeds", str(fresh),
-                       "--report", "--out", str(d), *_threads(), *PRECISION]
-                out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json"))
+                cmd = [CLI, "train", *retrain_target(row, d), *cfg.args(), "--fidelity", RETRAIN_FIDELITY,
+                       "--seeds", str(fresh), "--report", "--out", str(d), *_threads(), *PRECISION]
+                out.append(Step(f"retrain {label} seed {seed} {which} (trial {row['trial']})", cmd, d / "result.json",
+                                prepare=partial(prepare_retrain, base, d, row, fresh)))
     # AdaLoRA as its user runs it: within the whole budget, at the retraining fidelity, three seeds
     d = base / "runs" / "retrain" / "user-adalora"
     cmd = [CLI, "train", "adalora", "--budget", cfg.budget, *cfg.args(), "--fidelity", RETRAIN_FIDELITY,

@@ -96,11 +96,15 @@ def analyse(base: Path) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     sel = selection(base).set_index("role")
     rows = []
+
+    def label(role: str) -> str:
+        return f"{role} ({sel.loc[role, 'baseline'] or sel.loc[role, 'sources']}, {sel.loc[role, 'peft_params']:,})"
+
     for a, b in itertools.combinations(ROLES, 2):
         for split in SPLITS:
             ca, cb = correct(base, a, split), correct(base, b, split)
-            row = {"split": split, "a": f"{a} ({sel.loc[a, 'peft_params']:,})", "b": f"{b} ({sel.loc[b, 'peft_params']:,})",
-                   "seeds": ca.shape[0], "examples": ca.shape[1], "gap": (ca - cb).mean(),
+            row = {"split": split, "a": label(a), "b": label(b), "seeds": ca.shape[0], "examples": ca.shape[1],
+                   "gap": (ca - cb).mean(),
                    "discordance": float((ca != cb).mean())}
             for label, examples in (("seeds", False), ("seeds_and_examples", True)):
                 boot = bootstrap(ca, cb, examples, rng)
@@ -112,10 +116,12 @@ def analyse(base: Path) -> pd.DataFrame:
 
 def table(df: pd.DataFrame, checks: dict[str, str]) -> str:
     lines = ["| split | a | b | seeds | examples | gap a - b | discordance | 95% interval, seeds resampled | p "
-             "| 95% interval, seeds and examples resampled | p |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| 95% interval, seeds and examples resampled | p |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in df.itertuples():
-        lines.append(f"| {r.split} | {r.a} | {r.b} | {r.seeds} | {r.examples:,} | {r.gap:+.4f} | {r.discordance:.3f} "
-                     f"| {r.ci_seeds} | {r.p_seeds:.3f} | {r.ci_seeds_and_examples} | {r.p_seeds_and_examples:.3f} |")
+        lines.append(f"| {r.split} | {r.a} | {r.b} | {r.seeds} | {r.examples:,} | {r.gap:+.4f} "
+                     f"| {r.discordance:.3f} | {r.ci_seeds} | {r.p_seeds:.3f} | {r.ci_seeds_and_examples} "
+                     f"| {r.p_seeds_and_examples:.3f} |")
     lines += ["", *(f"- {role}: {text}" for role, text in checks.items())]
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class Step:
     # `continues` into `resume_dir`, then resumed with `--trials trials`
     continues: Path | None = None
     trials: int | None = None
+    # called under the step's lock before its command, so that listing a queue (a dry run) writes
+    # nothing: it writes what the command reads, or the result itself when an identical run has it
+    prepare: Callable[[], None] | None = None
 
     def done(self) -> bool:
         if self.resume_dir is not None or self.fresh_dir is not None:
@@ -67,6 +71,10 @@ def run_step(step: Step, log_dir: Path) -> bool:
     with lock as mine:
         if not mine or step.done():
             return False  # another runner has it (two runners may share the queue), or it just finished
+        if step.prepare is not None:
+            step.prepare()
+            if step.done():
+                return False  # its result was copied from an identical earlier run: nothing to run
         if step.fresh_dir is not None and step.fresh_dir.is_dir():
             shutil.rmtree(step.fresh_dir)  # a clock run stopped part-way: its clock cannot resume
         if step.continues is not None and step.resume_dir is not None and not step.resume_dir.is_dir():
