@@ -47,8 +47,12 @@ def steps(base: Path, threads: list[str]) -> list[Step]:
         cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity", "standard",
                "--seeds", ",".join(map(str, SEEDS)), "--report", "--predictions", "--out", str(d), *threads,
                *PRECISION]
-        out.append(Step(f"split error {CONFIG} {role}", cmd, d / "predictions.csv.gz"))
+        out.append(Step(f"split error {CONFIG} {role}", cmd, predictions_file(base, role)))
     return out
+
+
+def predictions_file(base: Path, role: str) -> Path:
+    return base / "headroom" / role / "predictions" / "predictions.csv.gz"
 
 
 def headroom_scores(role_dir: Path) -> dict[int, tuple[float, float]]:
@@ -63,7 +67,7 @@ def headroom_scores(role_dir: Path) -> dict[int, tuple[float, float]]:
 
 def correct(base: Path, role: str, split: str) -> np.ndarray:
     """seeds x examples: 1 where the candidate classified the example right."""
-    p = pd.read_csv(base / "headroom" / role / "predictions" / "predictions.csv.gz")
+    p = pd.read_csv(predictions_file(base, role))
     p = p[p["split"] == split].sort_values(["seed", "example"])
     return np.stack([(g["label"] == g["prediction"]).to_numpy(float) for _, g in p.groupby("seed")])
 
@@ -97,13 +101,14 @@ def analyse(base: Path) -> pd.DataFrame:
     sel = selection(base).set_index("role")
     rows = []
 
-    def label(role: str) -> str:
+    def name_of(role: str) -> str:
         return f"{role} ({sel.loc[role, 'baseline'] or sel.loc[role, 'sources']}, {sel.loc[role, 'peft_params']:,})"
 
-    for a, b in itertools.combinations(ROLES, 2):
+    have = [r for r in ROLES if predictions_file(base, r).is_file()]
+    for a, b in itertools.combinations(have, 2):
         for split in SPLITS:
             ca, cb = correct(base, a, split), correct(base, b, split)
-            row = {"split": split, "a": label(a), "b": label(b), "seeds": ca.shape[0], "examples": ca.shape[1],
+            row = {"split": split, "a": name_of(a), "b": name_of(b), "seeds": ca.shape[0], "examples": ca.shape[1],
                    "gap": (ca - cb).mean(),
                    "discordance": float((ca != cb).mean())}
             for label, examples in (("seeds", False), ("seeds_and_examples", True)):
@@ -133,7 +138,8 @@ def main() -> None:
     if args.analyse:
         df = analyse(base)
         df.to_csv(HERE / args.machine / "split_error.csv", index=False)
-        text = table(df, {role: check_same_models(base, role) for role in ROLES})
+        done = [role for role in ROLES if predictions_file(base, role).is_file()]
+        text = table(df, {role: check_same_models(base, role) for role in done})
         (HERE / args.machine / "split_error.md").write_text(text)
         print(text)
         return
