@@ -5,9 +5,9 @@ hybrid +0.0057 over (IA)³ on values and keys, paired p = 0.019 over 12 training
 training seeds on one fixed test split of 5,000 tweets. That p-value treats the split as the whole
 task: a different 5,000 tweets would give a different gap, and the per-seed test gap cannot show by how
 much. Two candidates' per-example predictions can: this script retrains headroom's candidates with
-`autopeft train --predictions` on the same seeds (retraining here is deterministic, so these are the
-same models as headroom's: every score is checked against headroom's result.json), then for each pair
-of candidates:
+`autopeft train --predictions` on headroom's 12 seeds (103-114; the first six of every role first).
+Retraining here is deterministic, so these are headroom's own models: every seed's dev and test score
+is checked against headroom's result.json. Then for each pair of candidates, over their common seeds:
 
 - the discordance (examples the two classify differently, on average over seeds), which sets the
   split's sampling error of an accuracy gap;
@@ -27,32 +27,39 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from headroom import selection  # noqa: I001 (this folder's modules)
+from headroom import EXTRA_SEEDS, MORE_SEEDS, SEEDS, selection  # noqa: I001 (this folder's modules)
 from run import CONFIGS, PRECISION, study_parser
 from steps import CLI, Step, run_step
+
+from autopeft.commands.train import PREDICTIONS_FILE
 
 HERE = Path(__file__).resolve().parent
 CONFIG = "tweets-0.05"  # where the one significant lead is
 ROLES = ("found-2", "found-3", "found-1")  # the 10,752 and 9,988 hybrids and ia3@t2 (today's best baseline)
-SEEDS = (103, 104, 105, 106, 107, 108)  # headroom's first six seeds (its result.json and more/result.json)
+BATCHES = (("", SEEDS + MORE_SEEDS), ("extra", EXTRA_SEEDS))  # headroom's 12 seeds, its first six first
 RESAMPLES = 10_000
 SPLITS = ("test", "dev")
 
 
 def steps(base: Path, threads: list[str]) -> list[Step]:
+    """Each role's first six seeds, then each role's last six (the 12 that headroom's p-value is over)."""
     cfg = CONFIGS[CONFIG]
     out = []
-    for role in ROLES:
-        d = base / "headroom" / role / "predictions"
-        cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity", "standard",
-               "--seeds", ",".join(map(str, SEEDS)), "--report", "--predictions", "--out", str(d), *threads,
-               *PRECISION]
-        out.append(Step(f"split error {CONFIG} {role}", cmd, predictions_file(base, role)))
+    for sub, seeds in BATCHES:
+        for role in ROLES:
+            d = base / "headroom" / role / "predictions" / sub
+            cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity",
+                   "standard", "--seeds", ",".join(map(str, seeds)), "--report", "--predictions", "--out", str(d),
+                   *threads, *PRECISION]
+            out.append(Step(f"split error {CONFIG} {role} {sub}".rstrip(), cmd, d / PREDICTIONS_FILE))
     return out
 
 
-def predictions_file(base: Path, role: str) -> Path:
-    return base / "headroom" / role / "predictions" / "predictions.csv.gz"
+def predictions(base: Path, role: str) -> pd.DataFrame | None:
+    """Every prediction written for a role so far (None when none is)."""
+    files = [base / "headroom" / role / "predictions" / sub / PREDICTIONS_FILE for sub, _ in BATCHES]
+    frames = [pd.read_csv(f) for f in files if f.is_file()]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def headroom_scores(role_dir: Path) -> dict[int, tuple[float, float]]:
@@ -65,20 +72,19 @@ def headroom_scores(role_dir: Path) -> dict[int, tuple[float, float]]:
     return out
 
 
-def correct(base: Path, role: str, split: str) -> np.ndarray:
+def correct(preds: pd.DataFrame, split: str, seeds: list[int]) -> np.ndarray:
     """seeds x examples: 1 where the candidate classified the example right."""
-    p = pd.read_csv(predictions_file(base, role))
-    p = p[p["split"] == split].sort_values(["seed", "example"])
+    p = preds[(preds["split"] == split) & preds["seed"].isin(seeds)].sort_values(["seed", "example"])
     return np.stack([(g["label"] == g["prediction"]).to_numpy(float) for _, g in p.groupby("seed")])
 
 
-def check_same_models(base: Path, role: str) -> str:
+def check_same_models(base: Path, role: str, preds: pd.DataFrame) -> str:
     """Whether the retrained models are headroom's: their dev and test scores per seed, compared."""
     recorded = headroom_scores(base / "headroom" / role)
-    dev, test = correct(base, role, "dev").mean(1), correct(base, role, "test").mean(1)
-    same = [abs(dev[i] - recorded[s][0]) < 1e-9 and abs(test[i] - recorded[s][1]) < 1e-9
-            for i, s in enumerate(SEEDS)]
-    return f"{sum(same)} of {len(SEEDS)} seeds identical to headroom's scores"
+    seeds = sorted(preds["seed"].unique())
+    dev, test = correct(preds, "dev", seeds).mean(1), correct(preds, "test", seeds).mean(1)
+    same = [abs(dev[i] - recorded[s][0]) < 1e-9 and abs(test[i] - recorded[s][1]) < 1e-9 for i, s in enumerate(seeds)]
+    return f"{sum(same)} of {len(seeds)} seeds identical to headroom's dev and test scores"
 
 
 def bootstrap(a: np.ndarray, b: np.ndarray, examples: bool, rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +102,8 @@ def bootstrap(a: np.ndarray, b: np.ndarray, examples: bool, rng: np.random.Gener
     return out
 
 
-def analyse(base: Path) -> pd.DataFrame:
+def analyse(base: Path, preds: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each pair of roles over the seeds both have predictions for."""
     rng = np.random.default_rng(0)
     sel = selection(base).set_index("role")
     rows = []
@@ -104,13 +111,12 @@ def analyse(base: Path) -> pd.DataFrame:
     def name_of(role: str) -> str:
         return f"{role} ({sel.loc[role, 'baseline'] or sel.loc[role, 'sources']}, {sel.loc[role, 'peft_params']:,})"
 
-    have = [r for r in ROLES if predictions_file(base, r).is_file()]
-    for a, b in itertools.combinations(have, 2):
+    for a, b in itertools.combinations(preds, 2):
+        seeds = sorted(set(preds[a]["seed"]) & set(preds[b]["seed"]))
         for split in SPLITS:
-            ca, cb = correct(base, a, split), correct(base, b, split)
-            row = {"split": split, "a": name_of(a), "b": name_of(b), "seeds": ca.shape[0], "examples": ca.shape[1],
-                   "gap": (ca - cb).mean(),
-                   "discordance": float((ca != cb).mean())}
+            ca, cb = correct(preds[a], split, seeds), correct(preds[b], split, seeds)
+            row = {"split": split, "a": name_of(a), "b": name_of(b), "seeds": len(seeds), "examples": ca.shape[1],
+                   "gap": (ca - cb).mean(), "discordance": float((ca != cb).mean())}
             for label, examples in (("seeds", False), ("seeds_and_examples", True)):
                 boot = bootstrap(ca, cb, examples, rng)
                 row[f"ci_{label}"] = f"[{np.quantile(boot, 0.025):+.4f}, {np.quantile(boot, 0.975):+.4f}]"
@@ -136,10 +142,10 @@ def main() -> None:
     args = ap.parse_args()
     base = HERE / args.machine / CONFIG
     if args.analyse:
-        df = analyse(base)
+        preds = {role: p for role in ROLES if (p := predictions(base, role)) is not None}
+        df = analyse(base, preds)
         df.to_csv(HERE / args.machine / "split_error.csv", index=False)
-        done = [role for role in ROLES if predictions_file(base, role).is_file()]
-        text = table(df, {role: check_same_models(base, role) for role in done})
+        text = table(df, {role: check_same_models(base, role, p) for role, p in preds.items()})
         (HERE / args.machine / "split_error.md").write_text(text)
         print(text)
         return
