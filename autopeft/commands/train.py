@@ -11,6 +11,8 @@ import typer
 
 from autopeft.errors import UserError
 
+PREDICTIONS_FILE = "predictions.csv.gz"  # `--predictions`: each seed's prediction per example
+
 
 def _seeds(text: str) -> list[int]:
     try:
@@ -191,9 +193,6 @@ def train(
     _print(summary, dims, out_dir)
     if summary["status"] != "ok":
         raise typer.Exit(1)
-
-
-PREDICTIONS_FILE = "predictions.csv.gz"
 
 
 def write_predictions(results: list[Any], path: Path) -> None:
