@@ -1,6 +1,6 @@
 """Is a lead on the test split a lead on the task? The test split's own sampling error, measured.
 
-The headroom study's one significant lead over the best baseline (tweets at 0.05%: a 10,752-parameter
+The headroom study's one lead over the best baseline significant over seeds (tweets at 0.05%: a 10,752-parameter
 hybrid +0.0057 over (IA)³ on values and keys, paired p = 0.019 over 12 training seeds) is tested over
 training seeds on one fixed test split of 5,000 tweets. That p-value treats the split as the whole
 task: a different 5,000 tweets would give a different gap, and the per-seed test gap cannot show by how
@@ -23,19 +23,18 @@ is checked against headroom's result.json. Then for each pair of candidates, ove
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from headroom import EXTRA_SEEDS, MORE_SEEDS, SEEDS, selection  # noqa: I001 (this folder's modules)
+from headroom import EXTRA_SEEDS, MORE_SEEDS, SEEDS, results, selection  # noqa: I001 (this folder's modules)
 from run import CONFIGS, PRECISION, study_parser
 from steps import CLI, Step, run_step
 
 from autopeft.commands.train import PREDICTIONS_FILE
 
 HERE = Path(__file__).resolve().parent
-CONFIG = "tweets-0.05"  # where the one significant lead is
+CONFIG = "tweets-0.05"  # where the one lead over the best baseline is
 ROLES = ("found-2", "found-3", "found-1")  # the 10,752 and 9,988 hybrids and ia3@t2 (today's best baseline)
 BATCHES = (("", SEEDS + MORE_SEEDS), ("extra", EXTRA_SEEDS))  # headroom's 12 seeds, its first six first
 RESAMPLES = 10_000
@@ -66,16 +65,6 @@ def predictions(base: Path, role: str) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def headroom_scores(role_dir: Path) -> dict[int, tuple[float, float]]:
-    """(dev, test) per seed as headroom recorded them."""
-    out = {}
-    for path in (role_dir / "result.json", role_dir / "more" / "result.json", role_dir / "extra" / "result.json"):
-        if path.is_file():
-            for run in json.loads(path.read_text())["runs"]:
-                out[run["seed"]] = (run["score"], run["reports"]["test"]["score"])
-    return out
-
-
 def correct(preds: pd.DataFrame, split: str, seeds: list[int]) -> np.ndarray:
     """seeds x examples: 1 where the candidate classified the example right."""
     p = preds[(preds["split"] == split) & preds["seed"].isin(seeds)].sort_values(["seed", "example"])
@@ -84,7 +73,8 @@ def correct(preds: pd.DataFrame, split: str, seeds: list[int]) -> np.ndarray:
 
 def check_same_models(base: Path, role: str, preds: pd.DataFrame) -> str:
     """Whether the retrained models are headroom's: their dev and test scores per seed, compared."""
-    recorded = headroom_scores(base / "headroom" / role)
+    rec = results(base).query("role == @role").set_index("seed")  # headroom.py's own reading of its runs
+    recorded = {seed: (r.dev, r.test) for seed, r in rec.iterrows()}
     seeds = sorted(preds["seed"].unique())
     dev, test = correct(preds, "dev", seeds).mean(1), correct(preds, "test", seeds).mean(1)
     same = [abs(dev[i] - recorded[s][0]) < 1e-9 and abs(test[i] - recorded[s][1]) < 1e-9 for i, s in enumerate(seeds)]
@@ -96,8 +86,9 @@ def bootstrap(a: np.ndarray, b: np.ndarray, seeds: bool, examples: bool, rng: np
     n_seeds, n = a.shape
     out = np.empty(RESAMPLES)
     diff = a - b  # seeds x examples
+    every_seed = diff.mean(0)
     for i in range(RESAMPLES):
-        per_example = diff[rng.integers(0, n_seeds, n_seeds)].mean(0) if seeds else diff.mean(0)
+        per_example = diff[rng.integers(0, n_seeds, n_seeds)].mean(0) if seeds else every_seed
         out[i] = per_example[rng.integers(0, n, n)].mean() if examples else per_example.mean()
     return out
 
