@@ -185,7 +185,9 @@ def pooled(tables: dict[str, pd.DataFrame]) -> str:
     show): the default search's pick (the max-min search where no baseline is expressible, as `run.py`
     skips `warm` there: it is then the default's own search), the config's best baseline at no more
     parameters (chosen on test, as in user_table: an oracle no user has) and `lora-r8` as it fits the
-    budget (the peft docs' choice, what a user who does not search trains)."""
+    budget (the peft docs' choice, what a user who does not search trains). The 95% interval of the mean
+    difference (t, over the pairs) says how far behind a search could be and still look like this: its
+    lower end is the margin a non-inferiority claim can make."""
     from scipy import stats
 
     def refs(ok: pd.DataFrame, g: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -206,13 +208,16 @@ def pooled(tables: dict[str, pd.DataFrame]) -> str:
                     continue
                 m = g[["seed", "test"]].merge(r[["seed", "test"]], on="seed", suffixes=("_a", "_b")).dropna()
                 diffs.setdefault((source, ref), []).extend((m["test_a"] - m["test_b"]).tolist())
-    lines = ["| search (best pick) | against | pairs | test difference (mean ± sd) | ahead / level / behind "
-             "| paired p |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| search (best pick) | against | pairs | test difference (mean ± sd) | 95% interval of the mean "
+             "| ahead / level / behind | paired p |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for (source, ref), d in sorted(diffs.items()):
         sd = pd.Series(d).std(ddof=1) if len(d) > 1 else math.nan
         p = float(stats.ttest_1samp(d, 0.0).pvalue) if len(d) > 1 and sd > 0 else math.nan
-        lines.append(f"| {SOURCES.get(source, source)} | {ref} | {len(d)} | {sum(d) / len(d):+.4f} ± {sd:.4f} | "
+        mean = sum(d) / len(d)
+        half = float(stats.t.ppf(0.975, len(d) - 1)) * sd / math.sqrt(len(d)) if len(d) > 1 else math.nan
+        lines.append(f"| {SOURCES.get(source, source)} | {ref} | {len(d)} | {mean:+.4f} ± {sd:.4f} | "
+                     f"[{mean - half:+.4f}, {mean + half:+.4f}] | "
                      f"{sum(x > 0 for x in d)} / {sum(x == 0 for x in d)} / {sum(x < 0 for x in d)} | {p:.3f} |")
     return "\n".join(lines) + "\n"
 
