@@ -16,6 +16,13 @@ is checked against headroom's result.json. Then for each pair of candidates, ove
   as the t-test over seeds does), over the examples alone with every seed kept (the split's own
   error: about what remains with unboundedly many seeds), and over both (a lead on the task).
 
+A larger split, measured rather than scaled by the square-root rule: searches score dev on a fixed
+2,000 of its 5,000 tweets, so the other 3,000 were never scored for any search that found these
+candidates. A second retraining of the same seeds with every dev tweet scored (`eval=all`; the models
+are the same, checked on the 2,000 and on test) adds them: `dev-unscored` (those 3,000 alone: does the
+lead hold on tweets nothing was selected on?) and `test+dev-unscored` (8,000 tweets, none used for
+selection).
+
     .venv/bin/python experiments/search_quality/split_error.py --machine cpu --threads 1   # retrain
     .venv/bin/python experiments/search_quality/split_error.py --machine cpu --analyse     # split_error.md
 """
@@ -32,6 +39,8 @@ from run import CONFIGS, PRECISION, study_parser
 from steps import CLI, Step, run_step
 
 from autopeft.commands.train import PREDICTIONS_FILE
+from autopeft.evaluators.fidelity import DEFAULT_EVAL
+from autopeft.evaluators.tasks.splits import SPLIT_SEED, stratified_indices
 
 HERE = Path(__file__).resolve().parent
 CONFIG = "tweets-0.05"  # where the one lead over the best baseline is
@@ -42,25 +51,33 @@ RESAMPLES = 10_000
 # examples with the seeds fixed (the split's own error: about what remains with unboundedly many seeds), both
 RESAMPLINGS = (("seeds", True, False), ("examples", False, True), ("seeds_and_examples", True, True))
 SPLITS = ("test", "dev")
+# where each retraining's predictions go, under headroom/<role>/, and the fidelity it trains at: the
+# second scores every dev tweet (the model is the same), for the splits below
+VARIANTS = (("predictions", "standard"), ("predictions_eval_all", "standard,eval=all"))
+UNSCORED = "dev-unscored"  # the dev tweets outside the 2,000 every search scores: selection never saw them
+WIDE = "test+dev-unscored"
 
 
 def steps(base: Path, threads: list[str]) -> list[Step]:
-    """Each role's first six seeds, then each role's last six (the 12 that headroom's p-value is over)."""
+    """Each role's first six seeds, then each role's last six (the 12 that headroom's p-value is over);
+    then the same with every dev tweet scored."""
     cfg = CONFIGS[CONFIG]
     out = []
-    for sub, seeds in BATCHES:
-        for role in ROLES:
-            d = base / "headroom" / role / "predictions" / sub
-            cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity",
-                   "standard", "--seeds", ",".join(map(str, seeds)), "--report", "--predictions", "--out", str(d),
-                   *threads, *PRECISION]
-            out.append(Step(f"split error {CONFIG} {role} {sub}".rstrip(), cmd, d / PREDICTIONS_FILE))
+    for folder, fidelity in VARIANTS:
+        for sub, seeds in BATCHES:
+            for role in ROLES:
+                d = base / "headroom" / role / folder / sub
+                cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity",
+                       fidelity, "--seeds", ",".join(map(str, seeds)), "--report", "--predictions", "--out",
+                       str(d), *threads, *PRECISION]
+                name = f"split error {CONFIG} {role} {sub}".rstrip() + ("" if folder == "predictions" else " eval=all")
+                out.append(Step(name, cmd, d / PREDICTIONS_FILE))
     return out
 
 
-def predictions(base: Path, role: str) -> pd.DataFrame | None:
+def predictions(base: Path, role: str, folder: str = "predictions") -> pd.DataFrame | None:
     """Every prediction written for a role so far (None when none is)."""
-    files = [base / "headroom" / role / "predictions" / sub / PREDICTIONS_FILE for sub, _ in BATCHES]
+    files = [base / "headroom" / role / folder / sub / PREDICTIONS_FILE for sub, _ in BATCHES]
     frames = [pd.read_csv(f) for f in files if f.is_file()]
     return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -69,6 +86,40 @@ def correct(preds: pd.DataFrame, split: str, seeds: list[int]) -> np.ndarray:
     """seeds x examples: 1 where the candidate classified the example right."""
     p = preds[(preds["split"] == split) & preds["seed"].isin(seeds)].sort_values(["seed", "example"])
     return np.stack([(g["label"] == g["prediction"]).to_numpy(float) for _, g in p.groupby("seed")])
+
+
+def scored_dev(whole: pd.DataFrame) -> np.ndarray:
+    """Positions in the whole dev split of the 2,000 a search scores (the trainer's fixed `subset`),
+    from the labels the predictions carry."""
+    dev = whole[(whole["split"] == "dev") & (whole["seed"] == whole["seed"].min())].sort_values("example")
+    return stratified_indices(dev["label"].to_numpy(), DEFAULT_EVAL, SPLIT_SEED)
+
+
+def widened(whole: pd.DataFrame) -> pd.DataFrame:
+    """The eval=all predictions as two more splits: the dev tweets no search scored, and those with test."""
+    dev = whole[whole["split"] == "dev"]
+    unscored = dev[~dev["example"].isin(scored_dev(whole))].assign(split=UNSCORED)
+    test = whole[whole["split"] == "test"]
+    wide = pd.concat([test, unscored.assign(example=unscored["example"] + len(test) // test["seed"].nunique())])
+    return pd.concat([unscored, wide.assign(split=WIDE)], ignore_index=True)
+
+
+def check_same_as_scored(whole: pd.DataFrame, scored: pd.DataFrame) -> str:
+    """Whether the eval=all models are the 2,000-dev ones: how many predictions differ, on test and on
+    the 2,000 scored dev tweets (by position), over the seeds both have. Near-ties may flip: a CPU's
+    float kernels are not bitwise reproducible across processes that scored other shapes before."""
+    idx = scored_dev(whole)
+    seeds = sorted(set(whole["seed"]) & set(scored["seed"]))
+
+    def rows(p: pd.DataFrame, seed: int, split: str) -> np.ndarray:
+        return p[(p["seed"] == seed) & (p["split"] == split)].sort_values("example")[["label", "prediction"]].to_numpy()
+
+    dev = [int((rows(whole, s, "dev")[idx] != rows(scored, s, "dev")).any(1).sum()) for s in seeds]
+    test = [int((rows(whole, s, "test") != rows(scored, s, "test")).any(1).sum()) for s in seeds]
+    same = sum(d == t == 0 for d, t in zip(dev, test, strict=True))
+    return (f"{same} of {len(seeds)} seeds predict every test tweet and the 2,000 scored dev tweets as before; "
+            f"{sum(test)} of {len(seeds) * len(rows(scored, seeds[0], 'test')):,} test and {sum(dev)} of "
+            f"{len(seeds) * len(idx):,} dev predictions differ")
 
 
 def check_same_models(base: Path, role: str, preds: pd.DataFrame) -> str:
@@ -93,7 +144,7 @@ def bootstrap(a: np.ndarray, b: np.ndarray, seeds: bool, examples: bool, rng: np
     return out
 
 
-def analyse(base: Path, preds: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def analyse(base: Path, preds: dict[str, pd.DataFrame], splits: tuple[str, ...] = SPLITS) -> pd.DataFrame:
     """Each pair of roles over the seeds both have predictions for."""
     rng = np.random.default_rng(0)
     sel = selection(base).set_index("role")
@@ -104,7 +155,7 @@ def analyse(base: Path, preds: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
     for a, b in itertools.combinations(preds, 2):
         seeds = sorted(set(preds[a]["seed"]) & set(preds[b]["seed"]))
-        for split in SPLITS:
+        for split in splits:
             ca, cb = correct(preds[a], split, seeds), correct(preds[b], split, seeds)
             row = {"split": split, "a": name_of(a), "b": name_of(b), "seeds": len(seeds), "examples": ca.shape[1],
                    "gap": (ca - cb).mean(), "discordance": float((ca != cb).mean())}
@@ -134,9 +185,14 @@ def main() -> None:
     base = HERE / args.machine / CONFIG
     if args.analyse:
         preds = {role: p for role in ROLES if (p := predictions(base, role)) is not None}
-        df = analyse(base, preds)
+        whole = {role: p for role in preds if (p := predictions(base, role, VARIANTS[1][0])) is not None}
+        checks = {role: check_same_models(base, role, p) for role, p in preds.items()}
+        for role, w in whole.items():
+            checks[role] += "; eval=all: " + check_same_as_scored(w, preds[role])
+        df = pd.concat([analyse(base, preds), analyse(base, {r: widened(w) for r, w in whole.items()},
+                                                      (UNSCORED, WIDE))], ignore_index=True)
         df.to_csv(HERE / args.machine / "split_error.csv", index=False)
-        text = table(df, {role: check_same_models(base, role, p) for role, p in preds.items()})
+        text = table(df, checks)
         (HERE / args.machine / "split_error.md").write_text(text)
         print(text)
         return
