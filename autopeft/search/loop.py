@@ -113,7 +113,7 @@ class StudyLoop:
         todo = []
         for study in (self.study, self.bstudy, self.cstudy):
             if study is not None:
-                record.interrupt(study, self._gone)
+                record.interrupt(study, self._gone, sharing.settled(study) if self.ctx.owner else None)
         trials = self.study.get_trials(deepcopy=False)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
         for t in trials:

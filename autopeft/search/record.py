@@ -151,6 +151,9 @@ def opened(trial: Trial, attrs: dict[str, Any]) -> None:
     trial.set_user_attr("candidate", attrs["candidate"])
 
 
+REOPENS = 3  # how often a proposal is opened again when its new trial was failed meanwhile
+
+
 def create_running(study: optuna.Study, params: dict[str, Any] | None, space: BoundSpace,
                    attrs: dict[str, Any]) -> Trial:
     """A RUNNING trial of a strategy's own proposal, through Optuna's public API.
@@ -158,9 +161,21 @@ def create_running(study: optuna.Study, params: dict[str, Any] | None, space: Bo
     `ask()` creates the trial in one write; its attributes follow one by one, the gene assignment as
     the `genes` attribute (not Optuna parameters: fixing those takes `enqueue_trial`, which another
     search on a shared study could pop, and a commit per gene), and `candidate` last, so a trial
-    killed while it opens has no candidate and is never re-run half-recorded (`opened`)."""
+    killed while it opens has no candidate and is never re-run half-recorded (`opened`).
+
+    A search starting beside this one may take the trial, still without an owner, for a killed
+    search's and fail it (search/sharing.py's `settled` waits to avoid that): the proposal is then
+    opened again in a new trial rather than ending the search."""
+    attrs = ({"genes": json.dumps(params, sort_keys=True)} if params else {}) | attrs
+    for _ in range(REOPENS):
+        trial = study.ask()
+        try:
+            opened(trial, attrs)
+            return trial
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
     trial = study.ask()
-    opened(trial, ({"genes": json.dumps(params, sort_keys=True)} if params else {}) | attrs)
+    opened(trial, attrs)
     return trial
 
 
@@ -233,14 +248,17 @@ def reason_of(t: FrozenTrial) -> str | None:
     return t.user_attrs.get("reason") or (INTERRUPTED_REASON if status_of(t) == "interrupted" else None)
 
 
-def interrupt(study: optuna.Study, gone: Callable[[FrozenTrial], bool] = lambda _t: True) -> None:
+def interrupt(study: optuna.Study, gone: Callable[[FrozenTrial], bool] = lambda _t: True,
+              running: list[FrozenTrial] | None = None) -> None:
     """Tell FAIL every trial a killed search left RUNNING (or enqueued and never asked for): its
     record still says running, which `status_of` reads as interrupted. Public API only: a waiting
     trial is popped with `ask` first, so no later `ask` can take its stale parameters.
 
-    On a shared study only the trials whose search is `gone` are interrupted; while another search
-    runs, a waiting trial may be its own (enqueued a moment ago) and is left to it."""
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    On a shared study only the trials whose search is `gone` are interrupted, out of `running` (the
+    study's RUNNING trials by default; search/sharing.py's `settled` ones on a shared study); while
+    another search runs, a waiting trial may be its own (enqueued a moment ago) and is left to it."""
+    if running is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if all(gone(t) for t in running):
         for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.tell(study.ask(), state=TrialState.FAIL)

@@ -5,7 +5,9 @@ any other attribute. A search that starts marks interrupted only the RUNNING tri
 gone: its own (it is starting, so they were left by a killed run), trials from before owners were
 recorded, trials of another run directory on this host whose lock (search/lock.py) nobody holds,
 and trials of another host that its search has not marked alive for STALE_S (`Heartbeat`). A trial
-of a live search is left to it.
+of a live search is left to it. `ask()` creates a trial before its owner can be written, so a trial
+with no owner may be one a live search is opening this instant: `settled` waits OPENING_S for it
+to get one before such a trial is taken for a killed search's.
 
 Two searches may propose the same candidate at the same moment. Optuna's public API has no unique
 constraint on attributes, so the claim goes by trial number, which the storage assigns atomically:
@@ -35,6 +37,7 @@ OWNER = "owner"
 HEARTBEAT = "heartbeat"
 HEARTBEAT_S = 30.0  # how often a search marks its running trials alive
 STALE_S = 300.0  # unmarked this long, another host's running trial is taken for a killed search's
+OPENING_S = 5.0  # a trial watched this long without an owner is not being opened: its search is gone
 CLAIM_WAIT_S = 5.0  # how long a claim waits for a lower-numbered trial to record its candidate
 
 
@@ -73,6 +76,21 @@ def gone(t: FrozenTrial, me: str) -> bool:
     if owner["host"] != socket.gethostname():  # its processes are out of sight: its heartbeat tells
         return stale(t)
     return not held(owner["run_dir"])
+
+
+def settled(study: optuna.Study, wait_s: float = OPENING_S) -> list[FrozenTrial]:
+    """The study's RUNNING trials once none of them may still be being opened: every one has an
+    owner, or has been watched without one for `wait_s` (from before owners, or killed while it
+    opened). Without the wait, a search starting beside another could interrupt the trial the other
+    has just asked for, between its `ask()` and its first attribute, and crash that search.
+    Watched time, not `datetime_start`, because another host's clock stamps that."""
+    first_seen: dict[int, float] = {}
+    while True:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        now = time.monotonic()
+        if all(OWNER in t.user_attrs or now - first_seen.setdefault(t.number, now) >= wait_s for t in running):
+            return running
+        time.sleep(0.05)
 
 
 def stale(t: FrozenTrial, now: float | None = None) -> bool:

@@ -171,6 +171,38 @@ def test_a_starting_search_interrupts_only_trials_whose_search_is_gone(tmp_path,
     assert states[live.number] == states[elsewhere.number] == TrialState.RUNNING
 
 
+def test_a_starting_search_leaves_alone_a_trial_another_is_opening(tmp_path, study):
+    # the race CI met: search two started between search one's ask() and its first attribute, took
+    # the ownerless trial for a killed search's and failed it; search one then crashed writing to it
+    me, other = sharing.owner_of(tmp_path / "me"), sharing.owner_of(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    with run_dir_lock(tmp_path / "other"):
+        opening = study.ask()  # search two asked for it; its owner is written 0.3 s later
+        writer = threading.Timer(0.3, lambda: opening.set_user_attr("owner", other))
+        writer.start()
+        start = time.monotonic()
+        record.interrupt(study, lambda t: sharing.gone(t, me), sharing.settled(study))
+        writer.join()
+        assert time.monotonic() - start >= 0.25
+        assert _state(study, opening.number) == TrialState.RUNNING
+        opening.set_user_attr("candidate", '{"c": 1}')  # and search two goes on with it
+        # negative control: without the wait the trial is taken for a killed search's
+        racing = study.ask()
+        record.interrupt(study, lambda t: sharing.gone(t, me), sharing.settled(study, wait_s=0))
+        assert _state(study, racing.number) == TrialState.FAIL
+        assert _state(study, opening.number) == TrialState.RUNNING
+    # a trial that never gets an owner (killed while it opened) is interrupted after the wait
+    orphan = study.ask()
+    start = time.monotonic()
+    record.interrupt(study, lambda t: sharing.gone(t, me), sharing.settled(study, wait_s=0.2))
+    assert time.monotonic() - start >= 0.2
+    assert _state(study, orphan.number) == TrialState.FAIL
+
+
+def _state(study: optuna.Study, number: int) -> TrialState:
+    return next(t.state for t in study.get_trials() if t.number == number)
+
+
 def test_kept_in_points_at_the_search_that_trained_it(tmp_path, study):
     other = tmp_path / "other"
     t = _open(study, sharing.owner_of(other))
@@ -196,3 +228,25 @@ def test_another_hosts_trial_is_gone_once_its_heartbeat_is_stale(tmp_path, study
     assert time.time() - beat < 1.0
     time.sleep(0.2)
     assert next(t for t in study.get_trials() if t.number == mine.number).user_attrs["heartbeat"] == beat
+
+
+def test_a_proposal_whose_new_trial_was_failed_meanwhile_is_opened_again(tmp_path, study, monkeypatch):
+    # what the race left a search with: its trial failed by another between ask() and its attributes
+    asked, failing = study.ask, [0]
+
+    def ask():
+        trial = asked()
+        if trial.number in failing:
+            study.tell(trial.number, state=TrialState.FAIL)
+        return trial
+
+    monkeypatch.setattr(study, "ask", ask)
+    attrs = {"owner": sharing.owner_of(tmp_path / "me"), "candidate": '{"c": 1}'}
+    trial = record.create_running(study, {"g": 1}, None, attrs)
+    assert trial.number == 1 and _state(study, 1) == TrialState.RUNNING
+    assert next(t for t in study.get_trials() if t.number == 1).user_attrs["candidate"] == '{"c": 1}'
+    # negative control: failed every time, the proposal gives up after REOPENS more tries, with the error
+    failing[:] = range(2, 2 + record.REOPENS + 1)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        record.create_running(study, None, None, attrs)
+    assert len(study.get_trials()) == 2 + record.REOPENS + 1
