@@ -39,8 +39,10 @@ def neighbours(space: BoundSpace, assignment: dict[str, Any]) -> list[dict[str, 
 
 def local_search(acq: Acq, space: BoundSpace, enc: Encoder, allowed: Callable[[Candidate], bool],
                  starts: list[dict[str, Any]], rng: random.Random, budget: int, pool: int = 256,
-                 restarts: int = 5, max_evals: int = 3000, chunk: int = 512) -> Point | None:
-    """The best allowed point found by hill-climbing from `starts` and the best random restarts."""
+                 restarts: int = 5, max_evals: int = 3000, chunk: int = 512,
+                 draw: Callable[[], tuple[dict[str, Any], Candidate] | None] | None = None) -> Point | None:
+    """The best allowed point found by hill-climbing from `starts` and the best random restarts
+    (`pool` draws of `draw`, by default a feasible random candidate of the whole space)."""
     evals = 0
 
     def score(points: list[Point]) -> None:
@@ -59,9 +61,9 @@ def local_search(acq: Acq, space: BoundSpace, enc: Encoder, allowed: Callable[[C
             seeds.append(Point(a, cand))
     randoms = []
     for _ in range(pool):
-        a, cand = space.sample(rng, budget, mode="mixed")
-        if allowed(cand):
-            randoms.append(Point(a, cand))
+        drawn = draw() if draw is not None else space.sample(rng, budget, mode="mixed")
+        if drawn is not None and allowed(drawn[1]):
+            randoms.append(Point(*drawn))
     score(seeds + randoms)
     randoms.sort(key=lambda p: -p.value)
     best: Point | None = max((p for p in randoms), key=lambda p: p.value, default=None)

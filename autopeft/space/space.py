@@ -199,6 +199,12 @@ class BoundSpace:
         )
 
 
+def module_distance(a: Candidate, b: Candidate) -> int:
+    """How many facts two candidates differ in: a module (layer, method, slot) added, removed or
+    resized, or a global option changed (a resize counts twice: the old size out, the new in)."""
+    return len(_parts(a) ^ _parts(b))
+
+
 def _parts(candidate: Candidate) -> set[tuple]:
     """A candidate as a set of facts: (layer, method, slot, size) and (method, option, value)."""
     parts = {(i, m, slot, size) for i, layer in enumerate(candidate.layers) for m, sizes in layer.items()

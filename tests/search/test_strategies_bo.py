@@ -104,3 +104,44 @@ def test_mobo_baselines_start_trains_the_expressible_baselines_first(tmp_path):
     assert rows["origin"].iloc[0] == "the baseline lora-r8 as a first trial"
     assert res.info["strategy_info"]["first_trials"] == ["lora-r8", "lora-all@r2", "bitfit", "ia3"]
     assert rows["candidate"].is_unique and (rows["origin"].iloc[4:] == "").all()
+
+
+def _incumbent_distances(res, budget: int, n_init: int) -> list[int]:
+    """For each trial after the first `n_init`, its module distance from the best trial within budget
+    finished before it (one worker: the incumbent its acquisition saw)."""
+    from autopeft.methods.candidate import Candidate
+    from autopeft.space.space import module_distance
+
+    rows = res.trials[(res.trials["kind"] == "search") & (res.trials["state"] == "complete")].sort_values("trial")
+    out = []
+    for i in range(n_init, len(rows)):
+        before = rows.iloc[:i]
+        before = before[before["peft_params"] <= budget]
+        inc = before.sort_values(["score", "peft_params"], ascending=[False, True]).iloc[0]
+        here, there = Candidate.from_json(rows.iloc[i]["candidate"]), Candidate.from_json(inc["candidate"])
+        out.append(module_distance(here, there))
+    return out
+
+
+def test_mobo_region_keeps_acquisitions_near_the_incumbent(tmp_path):
+    """`region=R`: after the first trials, every proposal differs from the incumbent in at most R
+    modules; negative control: without a region the acquisition goes further."""
+    runs = {}
+    for region in (0, 2):
+        res = search("tweet_sentiment", budget="0.5%", strategy="mobo", trials=9, seed=1, out=tmp_path / f"r{region}",
+                     evaluator=SyntheticEvaluator(noise=0.005, seed=1), keep_weights="none",
+                     strategy_options=dict(FAST_MOBO, n_init=3, start="maxmin", region=region))
+        assert res.info["strategy_info"]["region"] == region
+        runs[region] = _incumbent_distances(res, res.info["budget"]["peft_params"], n_init=3)
+    assert len(runs[2]) == 6 and max(runs[2]) <= 2 and min(runs[2]) >= 1, runs
+    assert max(runs[0]) > 2, runs
+
+
+def test_mobo_region_must_be_a_whole_number(tmp_path):
+    import pytest
+
+    from autopeft.errors import UserError
+
+    with pytest.raises((UserError, ValueError), match="region"):
+        search("tweet_sentiment", budget="0.5%", strategy="mobo", trials=1, out=tmp_path / "bad",
+               evaluator=SyntheticEvaluator(), keep_weights="none", strategy_options={"region": "near"})
