@@ -38,7 +38,8 @@ SOURCES = {"mobo": "mobo, max-min start (the default search until start=baseline
            "asha2s_tied": "asha2s in the structured space (full_tied.yaml)",
            "warm20": "default search with 20 trials (warm's 10 continued to 20)",
            "warm_dev5k": "default search scoring each trial on all 5,000 dev tweets (quick,eval=all)",
-           "warm_region": "default search with a trust region (proposals within 4 modules of the best trial)"}
+           "warm_region": "default search with a trust region (proposals within 4 modules of the best trial)",
+           "warm_prefix": "default search scoring the first 100 steps of the 300-step schedule (standard,stop=100)"}
 # a search followed by confirm.py's pass: its top 3 at quick trained on 2 more seeds, the best mean picked
 SOURCES |= {f"{k}_confirm": f"{v}, + its top 3 on 2 more seeds (confirm.py)" for k, v in list(SOURCES.items())
             if k not in ("baseline", "user")}
