@@ -93,6 +93,7 @@ def _print_front(result: Any, console: Any) -> None:
     if len(run.baselines):
         console.print(_table(baselines_table(run), "baselines (not in the front)"))
     _print_confirmed(result, console)
+    _print_challenged(result, console)
     console.print(f"configurations: {Path(result.run_dir) / 'front.csv'} "
                   f"(`autopeft report {result.run_dir}` writes front.md and the plots)")
     console.print(f"stopped: {result.stopped}")
@@ -109,6 +110,23 @@ def _print_confirmed(result: Any, console: Any) -> None:
     console.print(f"pick, confirmed on more seeds: trial {pick['trial']} ({pick['summary']}, "
                   f"{int(float(pick['peft_params'])):,} parameters), dev {float(pick['confirmed']):.4f} the mean of "
                   f"{pick['seeds']} trainings; `autopeft export {result.run_dir} --best` exports it")
+
+
+def _print_challenged(result: Any, console: Any) -> None:
+    """With --challenge: the two final trainings and which one `export --best` takes."""
+    from autopeft.export import rundir
+
+    finals = rundir.challenged(rundir.read_run(result.run_dir))
+    if not finals:
+        return
+    win, *rest = finals  # more than two where a resumed search with more trials found a new pick
+
+    def who(r: dict[str, str]) -> str:
+        role = f"the baseline {r['name']}" if r.get("name") else f"the search's pick (trial {r['challenges']})"
+        return f"{role}, {int(float(r['peft_params'])):,} parameters, dev {float(r['score']):.4f}"
+
+    console.print(f"final challenge at {win['fidelity']}: {who(win)} against {'; '.join(map(who, rest))}; "
+                  f"`autopeft export {result.run_dir} --best` exports trial {win['trial']}, that training")
 
 
 def _table(df: Any, title: str) -> Any:

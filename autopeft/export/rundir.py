@@ -122,10 +122,26 @@ def pool(run: RunDir) -> list[dict[str, str]]:
     return rows
 
 
+def challenged(run: RunDir) -> list[dict[str, str]]:
+    """The final challenge's two trainings (`--challenge`, search/challenge.py), the winner first: the
+    higher dev score, the search's own pick on a tie (the baseline's row names it). Empty unless both
+    completed: with one missing or failed, the search's own pick stands. (A search resumed with more
+    trials may have found a new pick and challenged it too: all trained alike, the best of them wins.)"""
+    rows = [r for r in _completed(run.trials) if r.get("kind") == "final"]
+    if len(rows) < 2:
+        return []
+    return sorted(rows, key=lambda r: (-_value(r, "score"), bool(r.get("name"))))
+
+
 def best(run: RunDir, budget: int | None = None) -> dict[str, str]:
     """The highest-scoring trial at or under `budget` PEFT parameters (ties: `best_of`); where the
+    search challenged its pick with the best baseline at a longer training (`--challenge`), the
+    winner's final training (`f<n>`, with that training's weights) when both fit; else, where the
     search confirmed its top trials on more seeds (`--confirm`, search/confirm.py), the best mean
     among those that fit, on the front or not."""
+    finals = challenged(run)
+    if finals and all(budget is None or _value(r, "peft_params") <= budget for r in finals):
+        return finals[0]
     confirmed = [r for r in completed_search(run) if _num(r, "confirmed") is not None]
     for rows, score in ((confirmed, "confirmed"), (pool(run), "score")):
         if budget is not None:

@@ -183,7 +183,8 @@ def _titles(fig: Figure, runs: list[RunData], data: list[dict[str, pd.DataFrame]
         parts += [f"{n[k]} {word}" for k, word in (("failed", "failed"), ("running", "running"),
                                                      ("rejected", "rejected (over budget)"),
                                                      ("proxy", "proxy-scored by the supernet"),
-                                                     ("confirm", "extra seeds confirming the top")) if n.get(k)]
+                                                     ("confirm", "extra seeds confirming the top"),
+                                                     ("final", "final trainings challenging the pick")) if n.get(k)]
         fidelity = f" at fidelity {run.final_fidelity}" if run.final_fidelity else ""
         parts.append(f"front of {len(data[0]['front'])}{fidelity}")
         sub = " · ".join(parts)

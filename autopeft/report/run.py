@@ -19,6 +19,9 @@ from autopeft.report.io import read_json, read_table
 from autopeft.report.mix import describe, methods_of, mix_label
 
 NUMERIC = ("score", "test_score", "peft_params", "peft_pct", "head_params", "wall_s", "peak_mem_mb")
+# trainings that are not trials of their own: supernet proxy scores, --confirm's extra seeds, --challenge's
+# final trainings (kept out of the front, the counts of trials and the searched set)
+EXTRA_KINDS = ("proxy", "confirm", "final")
 _FALSY = {"", "0", "false", "no", "nan", "none", "null"}
 # The search's vocabulary (search/record.py): complete, failed, rejected, duplicate, interrupted, running.
 _STATE_ALIASES = {"completed": "complete", "fail": "failed", "pruned": "rejected"}
@@ -55,9 +58,9 @@ class RunData:
     @cached_property
     def searched(self) -> pd.DataFrame:
         """Completed standalone trials the strategy proposed (not baselines, not supernet proxies, not
-        the extra seeds of `--confirm`)."""
+        the extra seeds of `--confirm`, not the final challenge's longer trainings)."""
         c = self.completed
-        return c[~c["is_baseline"] & ~c["is_proxy"] & ~c["is_confirm"]]
+        return c[~c["is_baseline"] & ~c["is_proxy"] & ~c["is_confirm"] & ~c["is_final"]]
 
     @cached_property
     def proxies(self) -> pd.DataFrame:
@@ -136,11 +139,12 @@ class RunData:
 
     def counts(self) -> dict[str, int]:
         """How many trials are in each state (complete, fail, running, rejected, ...), under `proxy`
-        how many supernet proxy scores the record holds and under `confirm` how many extra seeds of
-        `--confirm` (not trials of their own)."""
+        how many supernet proxy scores the record holds, under `confirm` how many extra seeds of
+        `--confirm` and under `final` how many trainings of `--challenge` (not trials of their own)."""
         t = self.trials
-        out = {str(k): int(v) for k, v in t[~t["is_proxy"] & ~t["is_confirm"]]["state"].value_counts().items()}
-        for extra in ("proxy", "confirm"):
+        out = {str(k): int(v) for k, v in t[~t["is_proxy"] & ~t["is_confirm"] & ~t["is_final"]]["state"]
+               .value_counts().items()}
+        for extra in EXTRA_KINDS:
             if t[f"is_{extra}"].any():
                 out[extra] = int(t[f"is_{extra}"].sum())
         return out
@@ -190,7 +194,7 @@ def normalise_trials(df: pd.DataFrame) -> pd.DataFrame:
     df["trial"] = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in df["trial"]]
     df["seq"] = range(len(df))  # the record's order: search trials by number, then the baselines
     df["is_baseline"] = _baseline_flags(df)
-    for extra in ("proxy", "confirm"):
+    for extra in EXTRA_KINDS:
         df[f"is_{extra}"] = df["kind"].astype(str).str.lower().eq(extra) if "kind" in df else False
     df["label"] = [_label(row) for row in df.to_dict("records")]
     df["methods"] = [methods_of(c) for c in df["candidate"]]

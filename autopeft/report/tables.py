@@ -42,6 +42,23 @@ def baselines_table(run: RunData) -> pd.DataFrame:
     return _display(run.baselines.sort_values("peft_params"), [("baseline", "label"), ("trial", "trial")])
 
 
+def challenge_table(run: RunData) -> pd.DataFrame:
+    """`--challenge`'s two final trainings (search/challenge.py), the one `export --best` takes first:
+    the higher dev score, the search's pick on a tie (export/rundir.challenged); empty unless both
+    completed."""
+    finals = run.completed[run.completed["is_final"]]
+    if len(finals) < 2:
+        return pd.DataFrame()
+    finals = finals.assign(_name=[n if isinstance(n, str) else "" for n in finals["name"]])  # the baseline's
+    finals = finals.assign(_baseline=finals["_name"] != "").sort_values(["score", "_baseline"],
+                                                                        ascending=[False, True])
+    out = _display(finals, [("trial", "trial")])
+    picked = [str(c).removesuffix(".0") for c in finals["challenges"]]
+    out.insert(1, "contender", [f"the baseline {n}" if n else f"the search's pick (trial {c})"
+                                for n, c in zip(finals["_name"], picked, strict=True)])
+    return out
+
+
 def trials_table(run: RunData) -> pd.DataFrame:
     """Every trial in order, with its state and, for failures, the reason."""
     t = run.trials.sort_values("seq")
@@ -96,6 +113,11 @@ def write_front_md(run: RunData, path: Path) -> Path:
     parts += [to_markdown(front_table(run)) if len(run.front) else "_No completed trial yet._", ""]
     if len(run.baselines):
         parts += ["## Hand-designed baselines", "", to_markdown(baselines_table(run)), ""]
+    final = challenge_table(run)
+    if len(final):
+        parts += ["## Final challenge", "", f"The search's pick and the best baseline it trained, both trained again "
+                  f"at {final['fidelity'].iloc[0]} with the search's seed; `autopeft export --best` takes the first, "
+                  "with that training's weights.", "", to_markdown(final), ""]
     pairs = adalora_pairs(run)
     if len(pairs):
         parts += ["## AdaLoRA: its allocation or its schedule?", "",

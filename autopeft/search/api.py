@@ -101,6 +101,7 @@ def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress)
     study = record.open_study(s.storage, sampler=cls.sampler(o.seed, o.strategy_options), storage=storage)
     bstudy = record.open_study(s.storage, f"{record.STUDY}-baselines", storage=storage) if o.baselines else None
     cstudy = record.open_study(s.storage, f"{record.STUDY}-confirm", storage=storage) if o.confirm else None
+    fstudy = record.open_study(s.storage, f"{record.STUDY}-final", storage=storage) if o.challenge else None
     ctx = Context(bound, s.budget_params, study, s.fidelity, o.seed, s.chance, owner=owner_of(s.run_dir))
     if cls.uses_proxy:
         ctx.proxy_study = open_proxy_study(s.storage, storage)
@@ -117,9 +118,10 @@ def _run(s: Settings, cls, evaluator: Evaluator, storage, on_start, on_progress)
     if on_start:
         on_start(s)
     cfg = LoopConfig(str(s.run_dir), s.trials, s.time_limit_s, max(1, o.workers or 1), o.seed, o.keep_weights,
-                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock, o.confirm or 0)
+                     o.plot_every, s.fitted_baselines() if o.baselines else [], o.clock, o.confirm or 0,
+                     o.challenge)
     loop = StudyLoop(cfg, ctx, strat, evaluator, bstudy, on_progress, proxy_study=ctx.proxy_study,
-                     confirm_study=cstudy)
+                     confirm_study=cstudy, final_study=fstudy)
     status = "interrupted"
     try:
         try:
@@ -150,14 +152,16 @@ def _proxy_factory(evaluator: Evaluator, s: Settings):
 
 def _score_front_on_test(loop: StudyLoop, evaluator: Evaluator) -> None:
     """DESIGN: when a search ends, the front's members are scored on the reporting split; so are the
-    baselines (`--baselines`), so the report compares them with the front on the same split, and the
-    confirmed trials (`--confirm`), among which the pick is, on the front or not."""
+    baselines (`--baselines`), so the report compares them with the front on the same split, the
+    confirmed trials (`--confirm`), among which the pick is, on the front or not, and the final
+    challenge's trainings (`--challenge`), one of which is then the pick."""
     if loop.frame is None:
         return
     df = loop.frame
     front = df[(df["front"] | df["confirmed"].notna()) & (df["kind"] == "search")]
     base = df[(df["kind"] == "baseline") & (df["state"] == "complete")]
-    for study, rows, prefix in ((loop.study, front, ""), (loop.bstudy, base, "b")):
+    final = df[(df["kind"] == "final") & (df["state"] == "complete")]
+    for study, rows, prefix in ((loop.study, front, ""), (loop.bstudy, base, "b"), (loop.fstudy, final, "f")):
         if study is not None and len(rows):
             _score_on_test(loop, evaluator, study, rows, prefix)
     loop._refresh()
@@ -176,7 +180,8 @@ def _score_on_test(loop: StudyLoop, evaluator: Evaluator, study, rows, prefix: s
             continue
         kept = [weights_path(d, f"{prefix}{number}") for d in kept_in(study, number, loop.cfg.run_dir)]
         path = next((p for p in kept if p.is_file()), kept[0])
-        jobs.append(Job.of(r.candidate, parse_fidelity(loop.ctx.fidelity), loop.cfg.seed, split="test", trial=number,
+        jobs.append(Job.of(r.candidate, parse_fidelity(r.fidelity or loop.ctx.fidelity), loop.cfg.seed, split="test",
+                           trial=number,
                            weights=str(path) if path.is_file() else None, recipe=r.recipe or None))
     if not jobs:
         return

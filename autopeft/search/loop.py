@@ -25,7 +25,7 @@ from autopeft.evaluators.fidelity import parse_fidelity
 from autopeft.evaluators.job import Job
 from autopeft.methods.candidate import Candidate
 from autopeft.pareto import hypervolume
-from autopeft.search import confirm, record, sharing, tables, weights
+from autopeft.search import challenge, confirm, record, sharing, tables, weights
 from autopeft.search.evaluator import Evaluator
 from autopeft.search.peers import WAIT_S, Peers
 from autopeft.search.record import Observation
@@ -76,6 +76,7 @@ class LoopConfig:
     baselines: list[tuple[str, Candidate]] = field(default_factory=list)
     clock: str = "wall"  # `CLOCKS`
     confirm: int = 0  # top trials trained on more seeds once the search ends (search/confirm.py)
+    challenge: str | None = None  # the pick against the best baseline at this fidelity (search/challenge.py)
 
 
 class StudyLoop:
@@ -84,9 +85,10 @@ class StudyLoop:
     def __init__(self, cfg: LoopConfig, ctx: Context, strategy: Strategy, evaluator: Evaluator,
                  baseline_study: optuna.Study | None = None,
                  on_progress: Callable[[Progress], None] | None = None, proxy_study: optuna.Study | None = None,
-                 confirm_study: optuna.Study | None = None):
+                 confirm_study: optuna.Study | None = None, final_study: optuna.Study | None = None):
         self.cfg, self.ctx, self.strategy, self.evaluator = cfg, ctx, strategy, evaluator
         self.study, self.bstudy, self.pstudy, self.cstudy = ctx.study, baseline_study, proxy_study, confirm_study
+        self.fstudy = final_study
         self.on_progress = on_progress or (lambda _p: None)
         self.clock = CLOCKS[cfg.clock]
         self.progress = Progress(target=cfg.target, clock=self.clock)
@@ -111,7 +113,7 @@ class StudyLoop:
         Storage heartbeats only work inside `study.optimize`, so with ask/tell the loop does this itself.
         """
         todo = []
-        for study in (self.study, self.bstudy, self.cstudy):
+        for study in (self.study, self.bstudy, self.cstudy, self.fstudy):
             if study is not None:
                 record.interrupt(study, self._gone, sharing.settled(study) if self.ctx.owner else None)
         trials = self.study.get_trials(deepcopy=False)
@@ -164,6 +166,7 @@ class StudyLoop:
         self.peers.await_others(self._time_left, self._status)
         self._refresh()
         self._run_confirm()
+        self._run_challenge()
         return self.stop_reason
 
     def _proposals(self, n: int) -> list[Proposal]:
@@ -234,6 +237,23 @@ class StudyLoop:
             self._evaluate(self.cstudy, todo, "confirm")
             self._refresh()
 
+    def _run_challenge(self) -> None:
+        """Train the pick and the best baseline at the final fidelity (search/challenge.py)."""
+        if not self.cfg.challenge or self.fstudy is None or self.frame is None:
+            return
+        todo = []
+        for label, name, candidate, recipe in challenge.missing(self.frame, self.ctx.fidelity):
+            attrs = record.start_attrs(candidate, self.ctx.space, challenge.KIND, self.cfg.challenge,
+                                       owner=self.ctx.owner, challenges=label, name=name)
+            todo.append(Proposal(record.create_running(self.fstudy, None, self.ctx.space, attrs | (
+                {"recipe": recipe} if recipe else {})), candidate, None, recipe=recipe, fidelity=self.cfg.challenge))
+        if todo:
+            self._status(f"challenging the pick with the best baseline at {self.cfg.challenge}")
+            self._evaluate(self.fstudy, todo, challenge.KIND)
+            self._refresh()
+        elif not (self.frame["kind"] == challenge.KIND).any():
+            print(f"note: --challenge: {challenge.unchallenged(self.frame, self.ctx.fidelity)}", file=sys.stderr)
+
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         """Train `batch`, recording each result as it arrives; for the search's own trials, tell the
         strategy at once and hand a free worker the next proposal while there is room."""
@@ -251,11 +271,11 @@ class StudyLoop:
         def on_result(job: Job, result) -> None:
             number = cast(int, job.trial)  # each job above carries its trial's number, and comes back as given
             prop = by_number.pop(number)
-            if prop.recipe and result.candidate and kind != "confirm":  # the recipe found its own candidate
+            if prop.recipe and result.candidate and kind not in ("confirm", challenge.KIND):  # found its own candidate
                 prop.candidate = Candidate.from_json(result.candidate)
                 record.replace_candidate(prop.trial, prop.candidate, self.ctx.space)
                 self.ctx.seen.add(prop.candidate.key)
-            label = number if kind == "search" else f"{kind[0]}{number}"  # b0, c0: as trials.csv labels them
+            label = number if kind == "search" else f"{kind[0]}{number}"  # b0, c0, f0: as trials.csv labels them
             if kind != "confirm":  # a confirmation's weights are another seed's of a kept trial's candidate
                 self._keep_files(prop, result, label)  # before `finish`: a told trial's attributes are read-only
             prop.trial.set_user_attr("elapsed_s", round(self.clock() - self.started, 2))  # on the search's clock
@@ -290,7 +310,10 @@ class StudyLoop:
         notes = []
         try:
             if self.cfg.keep_weights != "none" and result.state:
-                weights.save(self.cfg.run_dir, label, result.state, self._weights_meta(prop.candidate, result.state))
+                meta = self._weights_meta(prop.candidate, result.state)
+                if prop.fidelity and "fidelity" in meta:  # a rung's or a final challenge's, not the search's
+                    meta["fidelity"] = prop.fidelity
+                weights.save(self.cfg.run_dir, label, result.state, meta)
         except OSError as exc:
             notes.append(f"weights not kept ({exc.strerror or exc})")
         try:
@@ -327,7 +350,7 @@ class StudyLoop:
     # --- the record's plain files ---------------------------------------------------------
     def _refresh(self, trial: optuna.Trial | None = None) -> None:
         df = tables.trials_frame(self.study, self.bstudy, self.ctx.fidelity, self.pstudy, self.cfg.run_dir,
-                                 self.cstudy)
+                                 self.cstudy, self.fstudy)
         front = df[df["front"]]
         hv = hypervolume(front["score"].astype(float), front["peft_params"].astype(float),
                          self.ctx.chance, self.ctx.budget) if len(front) else 0.0

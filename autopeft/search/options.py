@@ -55,6 +55,10 @@ class SearchOptions:
     confirm: int | None = _opt(None, "after the search, train its top N trials by dev score on 2 more seeds each "
                                "and make the best mean of 3 its pick (export --best); 0 or unset: pick on one "
                                "training; resuming a finished search with it confirms that search")
+    challenge: str | None = _opt(None, "after the search, train its pick and the best baseline it trained at this "
+                                 "fidelity (the one you will train with, e.g. standard) and make the higher dev "
+                                 "score the pick (export --best); resuming a finished search with it challenges "
+                                 "that search")
     test_scores: bool = _opt(True, "score the front (and the baselines) on the task's test split when the search "
                              "ends")
     keep_weights: str = _opt("front", "keep trained PEFT+head weights: none, front or all")

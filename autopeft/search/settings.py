@@ -25,7 +25,7 @@ DEFAULT_SPACE = "full"
 # preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
 EXPORTABLE = {"peft": ("lora", ({"lora"}, {"ia3"}))}
 # the options a resumed search may change; everything else comes from its run.json
-RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every", "confirm")
+RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every", "confirm", "challenge")
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -189,6 +189,16 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         raise UserError(f"--trials {trials} must be at least 1")
     if (opts.get("confirm") or 0) < 0:
         raise UserError(f"--confirm {opts['confirm']} must be 0 (no confirmation) or more trials")
+    if opts.get("challenge"):
+        final = parse_fidelity(str(opts["challenge"]))
+        opts["challenge"] = final.name if final.name != "custom" else final.label()
+        if opts["challenge"] == fidelity:
+            raise UserError(f"--challenge {opts['challenge']} is the search's own fidelity: name the longer one "
+                            "you will train the pick with (e.g. standard)")
+        if not opts.get("baselines") and not cls.trains_baselines(opts.get("strategy_options") or {}):
+            raise UserError(f"--challenge trains the pick against the best baseline the search trained, and "
+                            f"--strategy {opts['strategy']} trains none: add --baselines, or use mobo (it starts "
+                            "from the baselines)")
     config = load_config(opts["model"])
     bound = bind_space(opts["space"], config, 2)
     if exportable:

@@ -19,7 +19,7 @@ from autopeft.search.sharing import owner_dir
 COLUMNS = ["trial", "state", "kind", "name", "strategy", "fidelity", "metric", "score", "dev_loss", "test_score",
            "peft_params", "peft_pct", "head_params", "train_params", "wall_s", "peak_mem_mb", "hypervolume",
            "front", "confirmed", "seeds", "reason", "summary", "candidate", "recipe", "origin", "allocation_of", "rung",
-           "cost", "continues", "confirms", "seed", "note", "trained_in"]
+           "cost", "continues", "confirms", "challenges", "seed", "note", "trained_in"]
 
 
 def _dev_loss(user_attrs: dict[str, Any]) -> float | None:
@@ -34,7 +34,8 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any], here: Pa
     # a trial another search sharing the study trained: its weights and checkpoint are kept there
     owner = owner_dir(t)
     trained_in = str(owner) if owner is not None and here is not None and owner != here.resolve() else ""
-    label = {"search": t.number, "baseline": f"b{t.number}", "proxy": f"p{t.number}", "confirm": f"c{t.number}"}[kind]
+    label = {"search": t.number, "baseline": f"b{t.number}", "proxy": f"p{t.number}", "confirm": f"c{t.number}",
+             "final": f"f{t.number}"}[kind]
     return {"trial": label, "state": status_of(t), "kind": kind,
             "name": u.get("name", ""), "strategy": u.get("strategy", ""), "fidelity": u.get("fidelity", ""),
             "metric": u.get("metric"), "score": u.get("score"), "dev_loss": _dev_loss(u),
@@ -45,17 +46,18 @@ def _row(t: optuna.trial.FrozenTrial, kind: str, extra: dict[str, Any], here: Pa
             "summary": u.get("summary", ""), "candidate": u.get("candidate", ""), "recipe": u.get("recipe", ""),
             "origin": u.get("origin", ""), "allocation_of": u.get("allocation_of"), "rung": u.get("rung"),
             "cost": u.get("cost"), "continues": u.get("continues"), "confirms": u.get("confirms"),
-            "seed": u.get("seed"), "note": u.get("note"),
+            "challenges": u.get("challenges"), "seed": u.get("seed"), "note": u.get("note"),
             "trained_in": trained_in}
 
 
 def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: str,
                  proxies: optuna.Study | None = None, run_dir: str | Path | None = None,
-                 confirms: optuna.Study | None = None) -> pd.DataFrame:
-    """Every trial of the search (then the baselines, the supernet proxy scores and the confirmations'
-    extra seeds), with `front` marking the Pareto front (standalone search trials only), `confirmed`
-    a confirmed trial's mean over its seeds (search/confirm.py); `trained_in` names the run directory
-    of a trial that another search sharing the study trained (empty for `run_dir`'s own)."""
+                 confirms: optuna.Study | None = None, finals: optuna.Study | None = None) -> pd.DataFrame:
+    """Every trial of the search (then the baselines, the supernet proxy scores, the confirmations'
+    extra seeds and the final challenge's trainings, search/challenge.py), with `front` marking the
+    Pareto front (standalone search trials only), `confirmed` a confirmed trial's mean over its seeds
+    (search/confirm.py); `trained_in` names the run directory of a trial that another search sharing
+    the study trained (empty for `run_dir`'s own)."""
     here = Path(run_dir) if run_dir is not None else None
     # per-trial values added after a trial finished (hypervolume, test score) are study attributes
     extra = study.user_attrs
@@ -67,6 +69,8 @@ def trials_frame(study: optuna.Study, baselines: optuna.Study | None, fidelity: 
         rows += [_row(t, "proxy", {}, here) for t in proxies.get_trials(deepcopy=False)]
     if confirms is not None:
         rows += [_row(t, "confirm", {}, here) for t in confirms.get_trials(deepcopy=False)]
+    if finals is not None:
+        rows += [_row(t, "final", finals.user_attrs, here) for t in finals.get_trials(deepcopy=False)]
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("confirmed", "seeds")])
     df["front"] = front_mask(df, fidelity)
     return confirmed(df)[COLUMNS]

@@ -13,6 +13,9 @@ CASES = [
     (["--time-limit", "soon"], "malformed time limit"),
     (["--keep-weights", "some"], "--keep-weights"),
     (["--confirm", "-1"], "--confirm -1 must be 0"),
+    (["--challenge", "quick"], "--challenge quick is the search's own fidelity"),
+    (["--challenge", "standard", "--strategy", "random"], "--strategy random trains none"),
+    (["--challenge", "standard", "--strategy", "mobo:start=maxmin"], "trains none: add --baselines"),
 ]
 
 

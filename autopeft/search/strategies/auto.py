@@ -47,12 +47,11 @@ class AutoStrategy(MOBOStrategy):
 
     name = "auto"
     uses_proxy = True
+    default_start = "maxmin"  # its first trials are the supernet's diverse, promising proxies (`ask`)
 
     def __init__(self, ctx: Context, screen: int | None = None, draw: int = 4, n_init: int | None = None,
                  supernet_steps: int | None = None, proxy_eval: int | None = None, multitask: bool = True,
                  **options: Any):
-        # its first trials are the supernet's diverse, promising proxies (`ask`), not mobo's baselines
-        options.setdefault("start", "maxmin")
         super().__init__(ctx, n_init=n_init if n_init is not None else 4, **options)
         self.options.update(screen=screen or SCREEN.get(ctx.fidelity, SCREEN["quick"]), draw=draw,
                             multitask=multitask)

@@ -86,6 +86,12 @@ class Strategy(ABC):
         self.running: dict[int, Proposal] = {}
 
     @classmethod
+    def trains_baselines(cls, options: dict[str, Any]) -> bool:
+        """Whether, with these options, its first trials are the fitting baselines (the best of which
+        `--challenge` trains against the pick; search/challenge.py)."""
+        return False
+
+    @classmethod
     def sampler(cls, seed: int, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
         """The Optuna sampler the study is opened with (only Optuna strategies use it to propose)."""
         return optuna.samplers.RandomSampler(seed=seed)

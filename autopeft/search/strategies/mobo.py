@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -53,10 +53,16 @@ class MOBOStrategy(Strategy):
     """GP + qLogNEHVI over (score, -PEFT params) with exact parameter counts."""
 
     name = "mobo"
+    default_start: ClassVar[str] = "baselines"  # `start` when not given (subclasses choose their own)
+
+    @classmethod
+    def trains_baselines(cls, options: dict[str, Any]) -> bool:
+        return options.get("start", cls.default_start) == "baselines"
 
     def __init__(self, ctx: Context, n_init: int | None = None, mc_samples: int = 64, pool: int = 256,
-                 restarts: int = 5, max_evals: int = 2000, start: str = "baselines", region: int = 0,
+                 restarts: int = 5, max_evals: int = 2000, start: str | None = None, region: int = 0,
                  **options: Any):
+        start = start if start is not None else self.default_start
         if start not in STARTS:
             raise ValueError(f"mobo: start must be one of {', '.join(STARTS)}, not {start!r}")
         if not isinstance(region, int) or isinstance(region, bool) or region < 0:
@@ -89,6 +95,7 @@ class MOBOStrategy(Strategy):
         while len(out) < n and self.started() + len(out) < self.n_init:
             seed = next(((nm, a, c) for nm, a, c in self.seeds if self.ctx.is_new(c)), None)
             if seed is not None:
+                # search/challenge.py reads the baseline's name back from this origin
                 out.append(self.open_trial(seed[2], seed[1], origin=f"the baseline {seed[0]} as a first trial"))
                 continue
             pick = self._space_filling(list(self.running.values()))
@@ -280,6 +287,9 @@ class MOBOStrategy(Strategy):
         from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
         from botorch.sampling.get_sampler import get_sampler
 
+        from autopeft.search.strategies.fused_kernel import guard
+
+        guard()  # never wait on the lock of BoTorch's C++ kernel that a killed process left (fused_kernel.py)
         model = self.objectives_model(score_model)
         # one sampler per posterior of the model list (QMC for the GP, none needed for the exact count);
         # seeded by the search's seed and its progress, so a search does not depend on what ran

@@ -27,9 +27,10 @@ class AutoPEFTPaperStrategy(MOBOStrategy):
 
     name = "autopeft-paper"
     default_space = "autopeft"
+    default_start = "maxmin"  # the paper's Sobol-like space-filling start, not the baselines
 
     def __init__(self, ctx: Context, n_init: int = 20, warmup: int = 128, samples: int = 64, thinning: int = 4,
-                 restarts: int = 10, max_evals: int = 2000, start: str = "maxmin", **options: Any):
+                 restarts: int = 10, max_evals: int = 2000, start: str | None = None, **options: Any):
         super().__init__(ctx, n_init=n_init, restarts=restarts, max_evals=max_evals, start=start, warmup=warmup,
                          samples=samples, thinning=thinning, **options)
         backbone = ctx.space.dims.backbone_params
