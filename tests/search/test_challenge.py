@@ -108,6 +108,9 @@ def test_a_tie_keeps_the_search_pick(plain_run):
     finals = _trials(plain_run).query("kind == 'final'")
     assert (finals["score"] == 0.8).all() and len(finals) == 2
     assert not rundir.best(rundir.read_run(plain_run))["name"]
+    run = rundir.read_run(plain_run)
+    run.trials.reverse()  # the baseline's training first in the record: the tie rule decides, not the order
+    assert not rundir.challenged(run)[0]["name"]
 
 
 def test_the_challenger_is_the_best_baseline_a_strategy_started_from():
