@@ -12,6 +12,12 @@ the fitting baseline with the best dev score at `quick` (what a search that star
 knows; not the best on test, which no user knows). The rule keeps whichever of the two has the higher
 dev score at `standard` (the pick on a tie) and is scored by that training's test score.
 
+The challenger is the one `autopeft search --challenge` itself takes (autopeft.search.challenge.
+challenger_of on the search's own trials.csv): the best baseline that search trained at `quick`, on its
+own seed. A search that trained no baseline (the max-min start, `asha`, ...) would need `--baselines`,
+which trains every fitting baseline: for those the challenger is the best of the study's baseline runs
+at `quick` (baselines.csv, seed 0), and `challenger_from` says which of the two it is.
+
 Reads each config's `retrained.csv` and `baselines.csv` (analyse.py's); writes `<machine>/challenge.csv`
 (one row per search pick) and `<machine>/challenge.md` (per search, pooled over the configs and seeds:
 the rule against the pick itself, against the challenger, and against the best baseline on test):
@@ -28,14 +34,30 @@ from pathlib import Path
 import pandas as pd
 from analyse import SOURCES, as_default  # noqa: I001 (this folder's module)
 
+from autopeft.search import challenge
+
 HERE = Path(__file__).resolve().parent
 CONFIGS = ("tweets-0.5", "tweets-0.05", "mnist-0.5")
 
 
 def challenger(base: Path) -> str:
-    """The fitting baseline the searches saw scoring best at `quick` (dev, seed 0)."""
+    """The fitting baseline scoring best at `quick` in the study's baseline runs (dev, seed 0): what
+    `--baselines` would add to a search that trains none of its own."""
     bl = pd.read_csv(base / "baselines.csv")
     return str(bl.loc[bl["quick_dev"].idxmax(), "baseline"])
+
+
+def own_challenger(run: Path) -> str | None:
+    """The challenger `autopeft search --challenge` takes from this search's record: the best baseline
+    it trained at its fidelity (None where it trained none)."""
+    if not (run / "trials.csv").is_file():
+        return None
+    df = pd.read_csv(run / "trials.csv")
+    if "dev_loss" not in df:  # recorded since; challenger_of breaks ties on it
+        df = df.assign(dev_loss=float("nan"))
+    fidelity = df.loc[df["kind"] == "search", "fidelity"].mode()
+    row = challenge.challenger_of(df, str(fidelity.iloc[0])) if len(fidelity) else None
+    return None if row is None else challenge.baseline_name(row)
 
 
 def oracle(ok: pd.DataFrame, largest: int) -> str:
@@ -47,21 +69,24 @@ def oracle(ok: pd.DataFrame, largest: int) -> str:
 def rows_for(config: str, base: Path) -> list[dict]:
     df = as_default(pd.read_csv(base / "retrained.csv"))[0]
     ok = df[df["status"] == "ok"]
-    name = challenger(base)
-    by_seed = ok[(ok["source"] == "baseline") & (ok["pick"] == name)].set_index("seed")
+    study_wide = challenger(base)
     picks = ok[(ok["pick"] == "best") & ~ok["source"].isin(["baseline", "user"])]
     rows = []
     for source, g in picks.groupby("source"):
         best = oracle(ok, int(g["peft_params"].max()))
         ref = ok[(ok["source"] == "baseline") & (ok["pick"] == best)].set_index("seed")
         for r in g.itertuples():
+            own = own_challenger(base / "runs" / f"{source}-s{int(r.search_seed)}")
+            name = own or study_wide
+            by_seed = ok[(ok["source"] == "baseline") & (ok["pick"] == name)].set_index("seed")
             if r.seed not in by_seed.index or r.seed not in ref.index:
                 continue
             c = by_seed.loc[r.seed]
             keep = r.dev >= c["dev"]
             rows.append({"config": config, "source": source, "search_seed": int(r.search_seed), "seed": int(r.seed),
                          "pick_params": int(r.peft_params), "pick_dev": r.dev, "pick_test": r.test,
-                         "challenger": name, "challenger_dev": c["dev"], "challenger_test": c["test"],
+                         "challenger": name, "challenger_from": "search" if own else "baselines.csv",
+                         "challenger_dev": c["dev"], "challenger_test": c["test"],
                          "kept": "pick" if keep else "challenger", "rule_test": r.test if keep else c["test"],
                          "oracle": best, "oracle_test": ref.loc[r.seed, "test"]})
     return rows
@@ -109,7 +134,9 @@ def main() -> None:
     df = pd.DataFrame(rows)
     df.to_csv(HERE / args.machine / "challenge.csv", index=False)
     text = ("# A final challenge at 300 steps: the pick against the best baseline at `quick` (challenge.py)\n\n"
-            + "Challengers: " + ", ".join(f"{c}: `{challenger(HERE / args.machine / c)}`" for c in CONFIGS) + "\n\n"
+            + "Challengers: the best baseline each search trained itself (`challenger_from` = search); for a search "
+            "that trained none, as `--baselines` would add them, the best of the study's baseline runs: "
+            + ", ".join(f"{c}: `{challenger(HERE / args.machine / c)}`" for c in CONFIGS) + "\n\n"
             + summary(df))
     (HERE / args.machine / "challenge.md").write_text(text)
     print(text)

@@ -7,6 +7,7 @@ This script measures that: for every pick of the default search (`warm`) that is
 it trains the pick and the challenger at `standard` with seed 200 + the search seed (no earlier
 training used those seeds), chooses on their dev scores, and reports the test score of the chosen one's
 committed retraining (seed 100 + the search seed): selection and test come from independent trainings.
+The challenger is challenge.csv's: the best baseline that search trained itself, as `--challenge` takes it.
 
     .venv/bin/python experiments/search_quality/challenge_fresh.py --machine cpu --threads 1   # train
     .venv/bin/python experiments/search_quality/challenge_fresh.py --machine cpu --analyse     # write md
