@@ -252,7 +252,7 @@ class StudyLoop:
             self._evaluate(self.fstudy, todo, challenge.KIND)
             self._refresh()
         elif not (self.frame["kind"] == challenge.KIND).any():
-            print(f"note: --challenge: {challenge.unchallenged(self.frame, self.ctx.fidelity)}", file=sys.stderr)
+            print(f"note: final challenge: {challenge.unchallenged(self.frame, self.ctx.fidelity)}", file=sys.stderr)
 
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:
         """Train `batch`, recording each result as it arrives; for the search's own trials, tell the

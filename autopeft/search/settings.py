@@ -7,7 +7,7 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autopeft.errors import UserError
 from autopeft.evaluators.precision import ATTENTIONS, PRECISIONS
@@ -19,12 +19,16 @@ from autopeft.search.record import storage_url
 from autopeft.search.weights import KEEP
 from autopeft.space.space import BoundSpace
 
+if TYPE_CHECKING:
+    from autopeft.search.strategies.base import Strategy
+
 DEFAULT_TRIALS = 10  # DESIGN: the default search in about ten minutes on 2 cores (timed: experiments/default_search)
 DEFAULT_SPACE = "full"
 # `--exportable peft`: what peft can load is LoRA with per-layer, per-projection ranks (the `lora`
 # preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
 EXPORTABLE = {"peft": ("lora", ({"lora"}, {"ia3"}))}
 # the options a resumed search may change; everything else comes from its run.json
+CHALLENGE_OFF = ("none", "off")  # `--challenge none`: pick on the search's own ranking
 RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every", "confirm", "challenge")
 
 
@@ -189,16 +193,7 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
         raise UserError(f"--trials {trials} must be at least 1")
     if (opts.get("confirm") or 0) < 0:
         raise UserError(f"--confirm {opts['confirm']} must be 0 (no confirmation) or more trials")
-    if opts.get("challenge"):
-        final = parse_fidelity(str(opts["challenge"]))
-        opts["challenge"] = final.name if final.name != "custom" else final.label()
-        if opts["challenge"] == fidelity:
-            raise UserError(f"--challenge {opts['challenge']} is the search's own fidelity: name the longer one "
-                            "you will train the pick with (e.g. standard)")
-        if not opts.get("baselines") and not cls.trains_baselines(opts.get("strategy_options") or {}):
-            raise UserError(f"--challenge trains the pick against the best baseline the search trained, and "
-                            f"--strategy {opts['strategy']} trains none: add --baselines, or use mobo (it starts "
-                            "from the baselines)")
+    opts["challenge"] = _challenge(opts, fidelity, cls, resumed)
     config = load_config(opts["model"])
     bound = bind_space(opts["space"], config, 2)
     if exportable:
@@ -220,6 +215,40 @@ def resolve_settings(given: dict[str, Any], resume: str | Path | None, synthetic
     options = SearchOptions(**{k: v for k, v in opts.items() if k in known})  # an older run.json may hold more
     return Settings(options, run_dir, bound, budget, fidelity, int(trials), time_limit, storage, resumed,
                     deviations=deviations, synthetic=synthetic)
+
+
+def _challenge(opts: dict[str, Any], fidelity: str, cls: type[Strategy], resumed: bool) -> str | None:
+    """The final challenge's fidelity (search/challenge.py), or None for none.
+
+    Not given, a new search takes `auto`; a resumed one keeps what its run.json says (None for a search
+    from before the option). `auto` is `standard` for a `quick` search that trains baselines (the
+    default `mobo` starts from them; any strategy with --baselines): the pairing measured out of
+    sample, where the challenge's answer was never below the best baseline (experiments/search_quality,
+    challenge_fresh.md). Elsewhere `auto` is none: a longer search needs no 300-step guard, and a
+    strategy that trains no baseline has nothing to challenge with. Asked for by name, a fidelity that
+    cannot be honoured is one line and exit 2."""
+    from autopeft.evaluators.fidelity import parse_fidelity
+
+    asked = opts.get("challenge")
+    if asked is None:
+        if resumed:
+            return None
+        asked = "auto"
+    trains_baselines = bool(opts.get("baselines")) or cls.trains_baselines(opts.get("strategy_options") or {})
+    if asked in CHALLENGE_OFF:
+        return None
+    if asked == "auto":
+        return "standard" if fidelity == "quick" and trains_baselines else None
+    final = parse_fidelity(str(asked))
+    name = final.name if final.name != "custom" else final.label()
+    if name == fidelity:
+        raise UserError(f"--challenge {name} is the search's own fidelity: name the longer one you will train the "
+                        "pick with (e.g. standard), or none")
+    if not trains_baselines:
+        raise UserError(f"--challenge trains the pick against the best baseline the search trained, and "
+                        f"--strategy {opts['strategy']} trains none: add --baselines, or use mobo (it starts "
+                        "from the baselines)")
+    return name
 
 
 def default_run_dir(task: str) -> Path:

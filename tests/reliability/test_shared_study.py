@@ -82,7 +82,7 @@ def test_two_searches_sharing_a_study_train_each_candidate_once(tmp_path, small_
     # and exports from either run directory find every kept weight file, wherever it was trained
     frames = {name: pd.read_csv(tmp_path / name / "trials.csv") for name in ("one", "two")}
     last = max(frames, key=lambda name: (tmp_path / name / "trials.csv").stat().st_mtime)
-    here = frames[last][frames[last]["trial"].isin([t.number for t in trained])]
+    here = frames[last][frames[last]["trial"].astype(str).isin([str(t.number) for t in trained])]  # f<n>: str
     assert len(here) == len(trained) and set(here["state"]) <= {"complete", "failed"}
     for name, df in frames.items():
         assert len(df[df["state"].isin(["complete", "failed"])]) >= len(trained) - 1

@@ -50,7 +50,7 @@ def _trials(out) -> pd.DataFrame:
 def plain_run(tmp_path, small_space):
     """A finished search with baselines, no challenge; its pick is not its best baseline."""
     out = tmp_path / "plain"
-    _search(out, small_space, LongerTraining())
+    _search(out, small_space, LongerTraining(), challenge="none")
     pick, base = contenders(_trials(out), "quick")  # the precondition of the tests below: a challenge,
     assert pick["score"] > base["score"]  # which the pick wins unless the baseline gains from training longer
     return out
@@ -135,6 +135,43 @@ def test_a_strategy_that_trains_no_baseline_is_refused(tmp_path, small_space):
     with pytest.raises(UserError, match="is the search's own fidelity"):
         search("tweet_sentiment", budget="0.3%", space=small_space, trials=2, out=tmp_path / "q",
                evaluator=SyntheticEvaluator(), challenge="quick")
+
+
+def _settings(out) -> dict:
+    return json.loads((out / "run.json").read_text())["settings"]
+
+
+def test_by_default_a_quick_search_that_trains_baselines_is_challenged_at_standard(tmp_path, small_space):
+    """`auto`, the default: the measured pairing (a `quick` search, its pick against the best baseline at
+    `standard`) where the search trains baselines; none where it trains none or runs longer."""
+    ev = LongerTraining()
+    _search(tmp_path / "auto", small_space, ev)
+    assert _settings(tmp_path / "auto")["challenge"] == "standard"
+    finals = _trials(tmp_path / "auto").query("kind == 'final'")
+    assert len(finals) == 2 and [f for f, _, _ in ev.trained].count("standard") == 2
+    # the default mobo starts from the baselines: challenged without --baselines
+    search("tweet_sentiment", budget="0.3%", space=small_space, trials=3, out=tmp_path / "mobo",
+           evaluator=SyntheticEvaluator(), challenge="auto")
+    assert _settings(tmp_path / "mobo")["challenge"] == "standard"
+    # negative controls: a strategy that trains no baseline, a search at another fidelity, and `none`;
+    # there the default is no challenge, not the refusal that asking for one by name gets
+    for name, kw in (("random", {"strategy": "random"}), ("smoke", {"fidelity": "smoke"}),
+                     ("none", {"challenge": "none"})):
+        ev = LongerTraining()
+        search("tweet_sentiment", budget="0.3%", space=small_space, trials=3, out=tmp_path / name, seed=0,
+               evaluator=ev, **kw)
+        assert _settings(tmp_path / name)["challenge"] is None
+        assert not (_trials(tmp_path / name)["kind"] == "final").any()
+        assert "standard" not in {f for f, _, _ in ev.trained}
+
+
+def test_a_resumed_search_keeps_its_own_challenge_setting(tmp_path, plain_run):
+    """A search run without a challenge (or from before the option) is not challenged by resuming it:
+    only `--challenge` given on the resume does that."""
+    ev = LongerTraining()
+    search(resume=plain_run, trials=7, evaluator=ev)
+    assert _settings(plain_run)["challenge"] is None and "standard" not in {f for f, _, _ in ev.trained}
+    assert not (_trials(plain_run)["kind"] == "final").any()
 
 
 @pytest.mark.integration
