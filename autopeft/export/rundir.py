@@ -122,6 +122,12 @@ def pool(run: RunDir) -> list[dict[str, str]]:
     return rows
 
 
+def final_order(score: float, name: object) -> tuple[float, bool]:
+    """The final challenge's order, the winner first: the higher dev score, then the search's own pick
+    (the row naming no baseline) on a tie. report/tables.challenge_table sorts by it too."""
+    return -score, isinstance(name, str) and name != ""
+
+
 def challenged(run: RunDir) -> list[dict[str, str]]:
     """The final challenge's two trainings (`--challenge`, search/challenge.py), the winner first: the
     higher dev score, the search's own pick on a tie (the baseline's row names it). Empty unless both
@@ -130,7 +136,7 @@ def challenged(run: RunDir) -> list[dict[str, str]]:
     rows = [r for r in _completed(run.trials) if r.get("kind") == "final"]
     if len(rows) < 2:
         return []
-    return sorted(rows, key=lambda r: (-_value(r, "score"), bool(r.get("name"))))
+    return sorted(rows, key=lambda r: final_order(_value(r, "score"), r.get("name")))
 
 
 def best(run: RunDir, budget: int | None = None) -> dict[str, str]:

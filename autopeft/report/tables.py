@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from autopeft.export.rundir import final_order
 from autopeft.report.io import atomic_write_bytes
 from autopeft.report.run import RunData
 from autopeft.report.style import fmt_pct
@@ -44,14 +45,14 @@ def baselines_table(run: RunData) -> pd.DataFrame:
 
 def challenge_table(run: RunData) -> pd.DataFrame:
     """`--challenge`'s two final trainings (search/challenge.py), the one `export --best` takes first:
-    the higher dev score, the search's pick on a tie (export/rundir.challenged); empty unless both
+    the higher dev score, the search's pick on a tie (export/rundir.final_order); empty unless both
     completed."""
     finals = run.completed[run.completed["is_final"]]
     if len(finals) < 2:
         return pd.DataFrame()
+    keys = [final_order(float(score), name) for score, name in zip(finals["score"], finals["name"], strict=True)]
+    finals = finals.iloc[sorted(range(len(finals)), key=keys.__getitem__)]
     finals = finals.assign(_name=[n if isinstance(n, str) else "" for n in finals["name"]])  # the baseline's
-    finals = finals.assign(_baseline=finals["_name"] != "").sort_values(["score", "_baseline"],
-                                                                        ascending=[False, True])
     out = _display(finals, [("trial", "trial")])
     picked = [str(c).removesuffix(".0") for c in finals["challenges"]]
     out.insert(1, "contender", [f"the baseline {n}" if n else f"the search's pick (trial {c})"
