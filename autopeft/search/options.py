@@ -58,7 +58,8 @@ class SearchOptions:
     challenge: str | None = _opt(None, "after the search, train its pick and the best baseline it trained at this "
                                  "fidelity (the one you will train with, e.g. standard) and make the higher dev "
                                  "score the pick (export --best); auto (the default): standard after a quick "
-                                 "search that trains baselines, else none; none: keep the search's own pick; "
+                                 "search that trains baselines and has no --time-limit, else none; none: keep "
+                                 "the search's own pick; "
                                  "resuming a finished search with it challenges that search")
     test_scores: bool = _opt(True, "score the front (and the baselines) on the task's test split when the search "
                              "ends")

@@ -224,9 +224,10 @@ def _challenge(opts: dict[str, Any], fidelity: str, cls: type[Strategy], resumed
     from before the option). `auto` is `standard` for a `quick` search that trains baselines (the
     default `mobo` starts from them; any strategy with --baselines): the pairing measured out of
     sample, where the challenge's answer was never below the best baseline (experiments/search_quality,
-    challenge_fresh.md). Elsewhere `auto` is none: a longer search needs no 300-step guard, and a
-    strategy that trains no baseline has nothing to challenge with. Asked for by name, a fidelity that
-    cannot be honoured is one line and exit 2."""
+    challenge_fresh.md). Elsewhere `auto` is none: a longer search needs no 300-step guard, a strategy
+    that trains no baseline has nothing to challenge with, and a search given --time-limit would run
+    past it (the two trainings come after the limit; asked for by name they do). Asked for by name, a
+    fidelity that cannot be honoured is one line and exit 2."""
     from autopeft.evaluators.fidelity import parse_fidelity
 
     asked = opts.get("challenge")
@@ -238,7 +239,8 @@ def _challenge(opts: dict[str, Any], fidelity: str, cls: type[Strategy], resumed
     if asked in CHALLENGE_OFF:
         return None
     if asked == "auto":
-        return "standard" if fidelity == "quick" and trains_baselines else None
+        timed = opts.get("time_limit") not in (None, "")
+        return "standard" if fidelity == "quick" and trains_baselines and not timed else None
     final = parse_fidelity(str(asked))
     name = final.name if final.name != "custom" else final.label()
     if name == fidelity:

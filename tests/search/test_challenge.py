@@ -153,10 +153,11 @@ def test_by_default_a_quick_search_that_trains_baselines_is_challenged_at_standa
     search("tweet_sentiment", budget="0.3%", space=small_space, trials=3, out=tmp_path / "mobo",
            evaluator=SyntheticEvaluator(), challenge="auto")
     assert _settings(tmp_path / "mobo")["challenge"] == "standard"
-    # negative controls: a strategy that trains no baseline, a search at another fidelity, and `none`;
-    # there the default is no challenge, not the refusal that asking for one by name gets
+    # negative controls: a strategy that trains no baseline, a search at another fidelity, `none`, and a
+    # time limit the two trainings would overrun; there the default is no challenge, not the refusal
+    # that asking for one by name gets
     for name, kw in (("random", {"strategy": "random"}), ("smoke", {"fidelity": "smoke"}),
-                     ("none", {"challenge": "none"})):
+                     ("none", {"challenge": "none"}), ("timed", {"time_limit": "1h"})):
         ev = LongerTraining()
         search("tweet_sentiment", budget="0.3%", space=small_space, trials=3, out=tmp_path / name, seed=0,
                evaluator=ev, **kw)
