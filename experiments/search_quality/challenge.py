@@ -70,6 +70,7 @@ def rows_for(config: str, base: Path) -> list[dict]:
     df = as_default(pd.read_csv(base / "retrained.csv"))[0]
     ok = df[df["status"] == "ok"]
     study_wide = challenger(base)
+    r8 = ok[(ok["source"] == "baseline") & ok["pick"].str.startswith("lora-r8")].set_index("seed")["test"]
     picks = ok[(ok["pick"] == "best") & ~ok["source"].isin(["baseline", "user"])]
     rows = []
     for source, g in picks.groupby("source"):
@@ -88,7 +89,8 @@ def rows_for(config: str, base: Path) -> list[dict]:
                          "challenger": name, "challenger_from": "search" if own else "baselines.csv",
                          "challenger_dev": c["dev"], "challenger_test": c["test"],
                          "kept": "pick" if keep else "challenger", "rule_test": r.test if keep else c["test"],
-                         "oracle": best, "oracle_test": ref.loc[r.seed, "test"]})
+                         "oracle": best, "oracle_test": ref.loc[r.seed, "test"],
+                         "lora_r8_test": r8.get(r.seed, math.nan)})
     return rows
 
 
@@ -103,14 +105,15 @@ def summary(df: pd.DataFrame) -> str:
         return f"{d.mean():+.4f} [{d.mean() - half:+.4f}, {d.mean() + half:+.4f}], p = {p:.3f}"
 
     lines = ["| search | pairs | challenged (pick is not the challenger) | kept the challenger | rule - pick "
-             "| rule - challenger | rule - best baseline on test | pick - best baseline on test |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| rule - challenger | rule - best baseline on test | pick - best baseline on test "
+             "| rule - lora-r8 as it fits |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for source, g in df.groupby("source"):
         rule = g["rule_test"]
         lines.append(f"| {SOURCES.get(source, source)} | {len(g)} | {(g['pick_test'] != g['challenger_test']).sum()} "
                      f"| {(g['kept'] == 'challenger').sum()} | {cell(rule - g['pick_test'])} "
                      f"| {cell(rule - g['challenger_test'])} | {cell(rule - g['oracle_test'])} "
-                     f"| {cell(g['pick_test'] - g['oracle_test'])} |")
+                     f"| {cell(g['pick_test'] - g['oracle_test'])} | {cell((rule - g['lora_r8_test']).dropna())} |")
     everything = df.drop_duplicates(["config", "seed", "pick_params", "pick_test"])
     kept_challenger, kept_pick = everything["kept"] == "challenger", everything["kept"] == "pick"
     ahead = everything["challenger_test"] - everything["pick_test"]  # > 0: the challenger was ahead on test
