@@ -15,7 +15,7 @@ from autopeft.report.hypervolume import hypervolume_curve
 from autopeft.report.io import atomic_write_bytes
 from autopeft.report.run import RunData
 from autopeft.report.style import fmt_pct
-from autopeft.report.tables import baselines_table, front_table, trials_table
+from autopeft.report.tables import baselines_table, challenge_note, challenge_table, front_table, trials_table
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 _CSS = """
@@ -65,6 +65,10 @@ def write_html(runs: Sequence[RunData], data: Sequence[dict[str, pd.DataFrame]],
     parts += ["<h2>The front</h2>", _table(front_table(run), "front-table")]
     if len(run.baselines):
         parts += ["<h2>Hand-designed baselines</h2>", _table(baselines_table(run), "baselines-table")]
+    final = challenge_table(run)
+    if len(final):  # what `export --best` takes, where the search challenged its pick (--challenge)
+        parts += ["<h2>Final challenge</h2>", f"<p class='sub'>{_e(challenge_note(final))}</p>",
+                  _table(final, "challenge-table")]
     for other in runs[1:]:
         parts += [f"<h2>Front of {_e(other.name)}</h2>", _table(front_table(other), "")]
     parts += [f"<details><summary>All {len(run.trials)} trials</summary>{_table(trials_table(run), 'trials-table')}"

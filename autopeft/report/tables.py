@@ -60,6 +60,12 @@ def challenge_table(run: RunData) -> pd.DataFrame:
     return out
 
 
+def challenge_note(final: pd.DataFrame) -> str:
+    """The sentence above `challenge_table` in front.md and report.html."""
+    return (f"The search's pick and the best baseline it trained, both trained again at {final['fidelity'].iloc[0]} "
+            "with the search's seed; `autopeft export --best` takes the first, with that training's weights.")
+
+
 def trials_table(run: RunData) -> pd.DataFrame:
     """Every trial in order, with its state and, for failures, the reason."""
     t = run.trials.sort_values("seq")
@@ -116,9 +122,7 @@ def write_front_md(run: RunData, path: Path) -> Path:
         parts += ["## Hand-designed baselines", "", to_markdown(baselines_table(run)), ""]
     final = challenge_table(run)
     if len(final):
-        parts += ["## Final challenge", "", f"The search's pick and the best baseline it trained, both trained again "
-                  f"at {final['fidelity'].iloc[0]} with the search's seed; `autopeft export --best` takes the first, "
-                  "with that training's weights.", "", to_markdown(final), ""]
+        parts += ["## Final challenge", "", challenge_note(final), "", to_markdown(final), ""]
     pairs = adalora_pairs(run)
     if len(pairs):
         parts += ["## AdaLoRA: its allocation or its schedule?", "",

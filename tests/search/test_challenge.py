@@ -9,6 +9,7 @@ import pytest
 from autopeft.errors import UserError
 from autopeft.export import rundir
 from autopeft.methods.candidate import Candidate
+from autopeft.report.build import build_report
 from autopeft.report.run import load_run
 from autopeft.report.tables import write_front_md
 from autopeft.search.api import search
@@ -84,11 +85,15 @@ def test_a_baseline_that_trains_better_at_the_final_length_becomes_the_pick(tmp_
     assert chosen["name"] == base["name"] and chosen["kind"] == "final"
     assert (run / "weights" / f"trial-{chosen['trial']}.safetensors").is_file()
     assert finals["test_score"].notna().all()
-    # the report says so: front.md's final challenge, the winner first
+    # the report says so: front.md's and report.html's final challenge, the winner first
     md = write_front_md(load_run(run), run / "front.md").read_text()
     table = md.split("## Final challenge", 1)[1]
     first_row = table.split("\n| f")[1].split("\n")[0]
     assert f"the baseline {base['name']}" in first_row and "the search's pick (trial" in table
+    page = build_report(run)["html"].read_text()
+    section = page.split("<h2>Final challenge</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = section.split("<tbody>", 1)[1].split("</tr>")
+    assert f"the baseline {base['name']}" in rows[0] and "the search's pick (trial" in rows[1]
     # resumed again: nothing left to train
     again = LongerTraining(favoured=base["candidate"], bonus=0.5)
     assert len(_challenge(run, again).query("kind == 'final'")) == 2 and again.trained == []
