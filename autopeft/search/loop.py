@@ -241,17 +241,21 @@ class StudyLoop:
         """Train the pick and the best baseline at the final fidelity (search/challenge.py)."""
         if not self.cfg.challenge or self.fstudy is None or self.frame is None:
             return
-        todo = []
+        todo, opened = [], False
         for label, name, candidate, recipe in challenge.missing(self.frame, self.ctx.fidelity):
+            opened = True
             attrs = record.start_attrs(candidate, self.ctx.space, challenge.KIND, self.cfg.challenge,
                                        owner=self.ctx.owner, challenges=label, name=name)
-            todo.append(Proposal(record.create_running(self.fstudy, None, self.ctx.space, attrs | (
-                {"recipe": recipe} if recipe else {})), candidate, None, recipe=recipe, fidelity=self.cfg.challenge))
+            prop = Proposal(record.create_running(self.fstudy, None, self.ctx.space, attrs | (
+                {"recipe": recipe} if recipe else {})), candidate, None, recipe=recipe, fidelity=self.cfg.challenge)
+            if self.peers.claimed(self.fstudy, prop):  # searches sharing the study train it once
+                todo.append(prop)
         if todo:
             self._status(f"challenging the pick with the best baseline at {self.cfg.challenge}")
             self._evaluate(self.fstudy, todo, challenge.KIND)
-            self._refresh()
-        elif not (self.frame["kind"] == challenge.KIND).any():
+        if self.peers.await_others(self._time_left, self._status, self.fstudy) or opened:
+            self._refresh()  # with what this search trained or yielded, or a search sharing the study trained
+        if not (self.frame["kind"] == challenge.KIND).any():
             print(f"note: final challenge: {challenge.unchallenged(self.frame, self.ctx.fidelity)}", file=sys.stderr)
 
     def _evaluate(self, study: optuna.Study, batch: list[Proposal], kind: str) -> list[Observation]:

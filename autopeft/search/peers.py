@@ -72,11 +72,17 @@ class Peers:
                       reason=f"trial {holder} of a search sharing the study holds it")
         return False
 
-    def await_others(self, time_left: Callable[[], float], status: Callable[[str], None]) -> None:
+    def await_others(self, time_left: Callable[[], float], status: Callable[[str], None],
+                     study: optuna.Study | None = None) -> bool:
         """Wait (while `time_left()` is positive) for the trials other searches were training when
-        this one ended, so that its trials.csv and front.csv hold their results too."""
-        pending = {t.number for t in self.ctx.study.get_trials(deepcopy=False) if self.elsewhere(t)}
+        this one ended, so that its trials.csv and front.csv hold their results too (in `study`: the
+        search's own by default, or the final challenge's, whose trainings another search may hold).
+        Whether there were any."""
+        study = study or self.ctx.study
+        pending = {t.number for t in study.get_trials(deepcopy=False) if self.elsewhere(t)}
+        waited = bool(pending)
         while pending and time_left() > 0:
             status(f"waiting for {len(pending)} trials of other searches sharing the study")
             time.sleep(WAIT_S)
-            pending &= {t.number for t in self.ctx.study.get_trials(deepcopy=False) if self.elsewhere(t)}
+            pending &= {t.number for t in study.get_trials(deepcopy=False) if self.elsewhere(t)}
+        return waited

@@ -84,6 +84,13 @@ def test_two_searches_sharing_a_study_train_each_candidate_once(tmp_path, small_
     last = max(frames, key=lambda name: (tmp_path / name / "trials.csv").stat().st_mtime)
     here = frames[last][frames[last]["trial"].astype(str).isin([str(t.number) for t in trained])]  # f<n>: str
     assert len(here) == len(trained) and set(here["state"]) <= {"complete", "failed"}
+    # the final challenge (the default after mobo's baselines-first start) is trained once for both,
+    # and each search's record holds its results
+    finals = [f[(f["kind"] == "final") & f["state"].isin(["complete", "failed"])] for f in frames.values()]
+    if strategy == "mobo":
+        assert all(len(f) == 2 for f in finals) and finals[0]["trial"].tolist() == finals[1]["trial"].tolist()
+    else:
+        assert not any(len(f) for f in finals)  # random trains no baseline: nothing to challenge with
     for name, df in frames.items():
         assert len(df[df["state"].isin(["complete", "failed"])]) >= len(trained) - 1
         run = read_run(tmp_path / name)
