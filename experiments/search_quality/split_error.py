@@ -70,7 +70,7 @@ def steps(base: Path, threads: list[str]) -> list[Step]:
                 cmd = [CLI, "train", str(base / "headroom" / role / "candidate.json"), *cfg.args(), "--fidelity",
                        fidelity, "--seeds", ",".join(map(str, seeds)), "--report", "--predictions", "--out",
                        str(d), *threads, *PRECISION]
-                name = f"split error {CONFIG} {role} {sub}".rstrip() + ("" if folder == "predictions" else " eval=all")
+                name = f"split error {CONFIG} {role} {sub}".rstrip() + ("" if fidelity == "standard" else " eval=all")
                 out.append(Step(name, cmd, d / PREDICTIONS_FILE))
     return out
 
