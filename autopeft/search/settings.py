@@ -27,8 +27,8 @@ DEFAULT_SPACE = "full"
 # `--exportable peft`: what peft can load is LoRA with per-layer, per-projection ranks (the `lora`
 # preset) or (IA)3 alone; a mix of adapter types cannot be saved by peft (REFERENCE.md)
 EXPORTABLE = {"peft": ("lora", ({"lora"}, {"ia3"}))}
-# the options a resumed search may change; everything else comes from its run.json
 CHALLENGE_OFF = ("none", "off")  # `--challenge none`: pick on the search's own ranking
+# the options a resumed search may change; everything else comes from its run.json
 RESUMABLE = ("trials", "time_limit", "workers", "ray_address", "plot_every", "confirm", "challenge")
 
 
