@@ -162,7 +162,7 @@ def test_by_default_a_quick_search_that_trains_baselines_is_challenged_at_standa
     # time limit the two trainings would overrun; there the default is no challenge, not the refusal
     # that asking for one by name gets
     for name, kw in (("random", {"strategy": "random"}), ("smoke", {"fidelity": "smoke"}),
-                     ("none", {"challenge": "none"}), ("timed", {"time_limit": "1h"})):
+                     ("none", {"challenge": "none"}), ("off", {"challenge": "off"}), ("timed", {"time_limit": "1h"})):
         ev = LongerTraining()
         search("tweet_sentiment", budget="0.3%", space=small_space, trials=3, out=tmp_path / name, seed=0,
                evaluator=ev, **kw)
